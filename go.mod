@@ -1,0 +1,41 @@
+module github.com/sovereign-backend/sovereign
+
+go 1.26.0
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+)
+
+require (
+	connectrpc.com/connect v1.19.1
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/prometheus/client_golang v1.25.0
+	github.com/sovereign-backend/sovereign/proto v0.0.0
+	github.com/sovereign-backend/sovereign/sdk/go v0.0.0
+	github.com/spf13/cobra v1.10.2
+	github.com/spf13/pflag v1.0.9
+	github.com/valkey-io/valkey-go v1.0.79
+	go.uber.org/goleak v1.3.0
+	golang.org/x/term v0.37.0
+	google.golang.org/protobuf v1.36.12
+)
+
+// The workspace builds these from this repository; the replacements let
+// `go mod tidy` and GOWORK=off builds do the same.
+replace (
+	github.com/sovereign-backend/sovereign/proto => ./proto
+	github.com/sovereign-backend/sovereign/sdk/go => ./sdk/go
+)

@@ -4,7 +4,7 @@ go 1.26
 
 require (
 	connectrpc.com/connect v1.19.1
-	google.golang.org/protobuf v1.36.12 // indirect
+	google.golang.org/protobuf v1.36.12
 )
 
 require github.com/sovereign-backend/sovereign/proto v0.0.0

@@ -8,10 +8,42 @@
 //
 // Every call takes a context; errors the platform answered with are
 // [*Error] values that carry a [Code] and work with errors.As.
+//
+// # Retries and idempotency
+//
+// The clients retry only calls that are safe to repeat: reads (procedures
+// declared free of side effects) and creates, which always carry an
+// Idempotency-Key header so that the platform answers a repeated create with
+// the first answer instead of creating twice. A retried create sends the same
+// key on every attempt; [WithIdempotencyKey] chooses the key, e.g. to resume
+// after a crash. Other writes (pause, revoke, login, …) run once.
+//
+// A call is retried when the platform could not be reached or answered
+// [CodeUnavailable], and when it answered [CodeResourceExhausted] with a
+// Retry-After header of at most 30 seconds (a throttle that says when to come
+// back; a throttle that does not is returned at once). Attempts are spaced by
+// exponential backoff with jitter (about 0.25 s, 0.5 s, 1 s, … up to 5 s) and
+// stop when the context ends, in which case the last attempt's error is
+// returned. [WithRetries] sets how many retries follow the first attempt.
+//
+// # Lists
+//
+// Lists are iterators ([iter.Seq2]) that fetch pages as the loop needs them.
+// A failure ends the loop with a nil item and the error:
+//
+//	for p, err := range mc.Projects(ctx, sovereign.ListProjectsParams{OrganizationID: org.ID}) {
+//		if err != nil {
+//			return err
+//		}
+//		fmt.Println(p.Name, p.State)
+//	}
+//
+// [Collect] gathers an iterator into a slice.
 package sovereign
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -23,6 +55,12 @@ type Option func(*options)
 type options struct {
 	httpClient *http.Client
 	userAgent  string
+	token      func(context.Context) (string, error)
+	apiKey     string
+	retries    int
+	// backoffBase and backoffMax bound the delay between attempts; tests
+	// shorten them.
+	backoffBase, backoffMax time.Duration
 }
 
 // WithHTTPClient makes the client send its requests through c. The default is
@@ -32,13 +70,43 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpCli
 // WithUserAgent sets the User-Agent header of every request.
 func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = ua } }
 
+// WithToken makes a [ManagementClient] authenticate as an account: token is
+// an access token from a [Session] (sov_at_…, valid 15 minutes) or a
+// personal access token (sov_pat_…). It is sent as `Authorization: Bearer`.
+// Signup, Login, Refresh and the email verification and password reset calls
+// need no token.
+func WithToken(token string) Option {
+	return WithTokenFunc(func(context.Context) (string, error) { return token, nil })
+}
+
+// WithTokenFunc is [WithToken] for a token that changes: f is called before
+// every request and its result sent as `Authorization: Bearer` (nothing when
+// it returns ""). Use it to refresh an expiring access token with
+// [ManagementClient.Refresh]. An error from f ends the call with that error.
+// f may be called from several goroutines at once.
+func WithTokenFunc(f func(ctx context.Context) (string, error)) Option {
+	return func(o *options) { o.token = f }
+}
+
+// WithAPIKey makes a [Client] act for the project the key belongs to. key is
+// a publishable (sov_pk_…) or secret (sov_sk_…) key made with
+// [ManagementClient.CreateAPIKey]; it is sent in the `apikey` header.
+func WithAPIKey(key string) Option { return func(o *options) { o.apiKey = key } }
+
+// WithRetries sets how many times a call that is safe to repeat is retried
+// after its first attempt fails with a retryable error (see the package
+// documentation). The default is 3; 0 turns retries off.
+func WithRetries(n int) Option { return func(o *options) { o.retries = max(n, 0) } }
+
 func buildOptions(opts []Option) options {
-	var o options
+	o := options{retries: 3}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	o.httpClient = cmp.Or(o.httpClient, &http.Client{Timeout: 60 * time.Second})
 	o.userAgent = cmp.Or(o.userAgent, "sovereign-go")
+	o.backoffBase = cmp.Or(o.backoffBase, 250*time.Millisecond)
+	o.backoffMax = cmp.Or(o.backoffMax, 5*time.Second)
 	return o
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sovereign-backend/sovereign/cli/dev/mail"
 	"github.com/sovereign-backend/sovereign/cli/factory"
 )
 
@@ -29,8 +30,14 @@ type Options struct {
 func NewCmdDev(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO, Executable: f.Executable}
 	cmd := &cobra.Command{
-		Use:                "dev [flags of sovereign dev]",
-		Short:              "Run the whole platform locally (control plane on :7070, data plane on :7071)",
+		Use:   "dev [flags of sovereign dev]",
+		Short: "Run the whole platform locally (control plane on :7070, data plane on :7071)",
+		Long: `Run the whole platform locally: the control plane on :7070 and a data plane
+(region "local") on :7071. Flags are passed on to ` + "`sovereign dev`" + `.
+
+` + "`sov dev mail`" + ` reads the local platform's mailbox.`,
+		// The flags belong to `sovereign dev`; subcommands (mail) are still
+		// routed by name before any flag parsing.
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Args = args
@@ -40,6 +47,7 @@ func NewCmdDev(f *factory.Factory, runF func(context.Context, *Options) error) *
 			return Run(cmd.Context(), opts)
 		},
 	}
+	cmd.AddCommand(mail.NewCmdMail(f, nil))
 	return cmd
 }
 

@@ -10,8 +10,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/term"
+
+	"github.com/sovereign-backend/sovereign/cli/credentials"
+	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
 
 // Exit codes of `sov`, stable for scripts.
@@ -53,18 +57,33 @@ func System() *IOStreams {
 // Factory is passed to every command constructor.
 type Factory struct {
 	IO *IOStreams
-	// APIURL is the control plane's base URL (--api-url, SOV_API_URL).
+	// APIURL is the control plane's base URL from --api-url or SOV_API_URL;
+	// empty means the profile's, else DefaultAPIURL. Read it through
+	// Endpoints.
 	APIURL string
-	// DataURL is the data plane's base URL (--data-url, SOV_DATA_URL).
+	// DataURL is the data plane's base URL from --data-url or SOV_DATA_URL;
+	// empty means the profile's, else DefaultDataURL.
 	DataURL string
+	// Profile names the credentials profile (--profile, SOV_PROFILE).
+	Profile string
+	// ConfigDir returns the directory of the credentials file.
+	ConfigDir func() (string, error)
 	// Executable returns the path of the running `sov`, to find sibling
 	// binaries such as `sovereign`.
 	Executable func() (string, error)
+	// Now is the clock, for relative times and token expiry.
+	Now func() time.Time
+	// ClientOptions are added to every SDK client the factory makes (tests
+	// shorten retries with them).
+	ClientOptions []sovereign.Option
 }
 
 // New returns a Factory on the process's streams and environment.
 func New() *Factory {
-	return &Factory{IO: System(), APIURL: DefaultAPIURL, DataURL: DefaultDataURL, Executable: os.Executable}
+	return &Factory{
+		IO: System(), Profile: credentials.DefaultProfile, ConfigDir: credentials.DefaultDir,
+		Executable: os.Executable, Now: time.Now,
+	}
 }
 
 // ExitCoder is an error that chooses the process's exit code.
@@ -94,13 +113,29 @@ func UsageError(format string, a ...any) error {
 	return codedError{fmt.Errorf(format, a...), ExitUsage}
 }
 
-// ExitCode returns the code err asks for, ExitError by default.
+// ExitCode returns the exit code for err: the one it asks for, else the
+// one its platform error code maps to (auth 3, not found 4), else
+// ExitError. This is the one place where platform errors become exit codes.
 func ExitCode(err error) int {
 	var ec ExitCoder
 	if errors.As(err, &ec) {
 		return ec.ExitCode()
 	}
+	if code, ok := sovereign.ErrorCode(err); ok {
+		switch code {
+		case sovereign.CodeUnauthenticated, sovereign.CodePermissionDenied:
+			return ExitAuth
+		case sovereign.CodeNotFound:
+			return ExitNotFound
+		}
+	}
 	return ExitError
+}
+
+// NotFoundError is a thing named on the command line that does not exist
+// (exit code 4).
+func NotFoundError(format string, a ...any) error {
+	return codedError{fmt.Errorf(format, a...), ExitNotFound}
 }
 
 // PrintJSON writes v as indented JSON followed by a newline.
@@ -108,4 +143,13 @@ func PrintJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// NonNil returns s, or an empty slice when s is nil, so that an empty list
+// prints as [] in JSON rather than null.
+func NonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

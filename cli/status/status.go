@@ -38,12 +38,16 @@ type PlaneReport struct {
 // NewCmdStatus builds the command; runF replaces the run function in tests.
 func NewCmdStatus(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO}
+	endpoints := f.Endpoints
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show whether the control plane and data plane are up, and their dependencies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.APIURL, opts.DataURL = f.APIURL, f.DataURL
+			var err error
+			if opts.APIURL, opts.DataURL, err = endpoints(); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

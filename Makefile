@@ -25,10 +25,10 @@ dev: prereqs build ## the whole platform on 127.0.0.1:7070 (control) and :7071 (
 
 test: prereqs tools build ## everything CI checks; go test's summary comes last
 	$(MAKE) --no-print-directory verify lint
-	bin/sovereign test-services -- go test $(GO_TEST_FLAGS) $(PKGS)
+	bin/sovereign test-services --platform -- go test $(GO_TEST_FLAGS) $(PKGS)
 
 test-go: build ## only the Go tests, under private servers
-	bin/sovereign test-services -- go test $(GO_TEST_FLAGS) $(PKGS)
+	bin/sovereign test-services --platform -- go test $(GO_TEST_FLAGS) $(PKGS)
 
 prereqs: ## PostgreSQL and Valkey/Redis binaries (installed with apt-get when root)
 	@scripts/prereqs.sh

@@ -7,16 +7,22 @@ package dataplane
 import (
 	"cmp"
 	"context"
-	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"sync"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sovereign-backend/sovereign/dataplane/admin"
+	"github.com/sovereign-backend/sovereign/dataplane/apikeys"
+	"github.com/sovereign-backend/sovereign/dataplane/keyauth"
+	"github.com/sovereign-backend/sovereign/dataplane/migrations"
+	"github.com/sovereign-backend/sovereign/dataplane/registration"
+	"github.com/sovereign-backend/sovereign/dataplane/tenants"
 	"github.com/sovereign-backend/sovereign/internal/backends"
 	"github.com/sovereign-backend/sovereign/internal/health"
 	"github.com/sovereign-backend/sovereign/internal/httpserver"
@@ -27,9 +33,6 @@ import (
 // Schema is the PostgreSQL schema that holds the data plane's own tables
 // (tenants, key hashes, limits); tenants' data lives in schemas t_<ref>.
 const Schema = "dataplane"
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // Config configures a data plane node.
 type Config struct {
@@ -43,6 +46,17 @@ type Config struct {
 	// ValkeyURL of Valkey or Redis 7, shared by the region's nodes; empty
 	// uses an in-process broker (one node only).
 	ValkeyURL string
+	// RegionSecret authenticates this region to the control plane and the
+	// control plane to this region's admin service (at least 16
+	// characters). Empty: the admin service is not mounted and the node
+	// does not register.
+	RegionSecret string
+	// ControlPlaneURL is where the node registers and sends heartbeats;
+	// empty turns registration off.
+	ControlPlaneURL string
+	// PublicURL is this region's base URL as clients reach it, sent at
+	// registration.
+	PublicURL string
 	// Version is the build version reported by GetStatus.
 	Version string
 	// Logger for everything the node logs. Default slog.Default().
@@ -58,6 +72,8 @@ type Plane struct {
 	mux      *http.ServeMux
 	registry *prometheus.Registry
 	started  time.Time
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // New validates cfg, opens the backing services, applies pending migrations
@@ -78,15 +94,6 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		be.Close()
-		return nil, err
-	}
-	if _, err := migrate.Up(ctx, be.Pool, migrate.Config{Schema: Schema, FS: sub, Logger: cfg.Logger}); err != nil {
-		be.Close()
-		return nil, fmt.Errorf("dataplane: migrate: %w", err)
-	}
 	p := &Plane{
 		cfg:      cfg,
 		backends: be,
@@ -94,10 +101,54 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 		registry: httpserver.NewRegistry(),
 		started:  time.Now(),
 	}
+	if err := p.build(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Plane) build(ctx context.Context) error {
+	cfg, be := p.cfg, p.backends
+	if _, err := migrate.Up(ctx, be.Pool, migrate.Config{Schema: Schema, FS: migrations.FS, Logger: cfg.Logger}); err != nil {
+		return fmt.Errorf("dataplane: migrate: %w", err)
+	}
+	keys, err := apikeys.New(apikeys.Config{Pool: be.Pool, Broker: be.Broker, Logger: cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	store, err := tenants.New(tenants.Config{Pool: be.Pool, Changed: keys.TenantChanged})
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	reg, err := registration.New(registration.Config{
+		ControlPlaneURL: cfg.ControlPlaneURL, Region: cfg.Region, PublicURL: cfg.PublicURL,
+		RegionSecret: cfg.RegionSecret, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+
 	p.mux.Handle("GET /healthz", health.LiveHandler())
 	p.mux.Handle("GET /readyz", be.Checker.ReadyHandler())
 	p.mux.Handle(dataplanev1connect.NewStatusServiceHandler(&statusHandler{plane: p}))
-	return p, nil
+	if cfg.RegionSecret != "" {
+		ah, err := admin.New(admin.Config{Tenants: store, Keys: keys, RegionSecret: cfg.RegionSecret})
+		if err != nil {
+			return fmt.Errorf("dataplane: %w", err)
+		}
+		p.mux.Handle(ah.Route())
+	}
+	// Tenant-facing services authenticate with the project's API key.
+	keyOpts := connect.WithInterceptors(keyauth.NewInterceptor(keys))
+	p.mux.Handle(dataplanev1connect.NewProjectServiceHandler(keyauth.NewProjectHandler(cfg.Region), keyOpts))
+
+	// Key-cache invalidation and registration run until Close.
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	p.stop = stop
+	p.wg.Go(func() { keys.Run(runCtx) })
+	p.wg.Go(func() { reg.Run(runCtx) })
+	return nil
 }
 
 // Mux holds every route of the node; /metrics is added by httpserver.
@@ -106,6 +157,12 @@ func (p *Plane) Mux() *http.ServeMux { return p.mux }
 // Registry is where the node's metrics are registered.
 func (p *Plane) Registry() *prometheus.Registry { return p.registry }
 
-// Close releases the backing services. Call it after the HTTP server has
-// drained.
-func (p *Plane) Close() { p.backends.Close() }
+// Close stops the node's background work and releases the backing
+// services. Call it after the HTTP server has drained.
+func (p *Plane) Close() {
+	if p.stop != nil {
+		p.stop()
+		p.wg.Wait()
+	}
+	p.backends.Close()
+}

@@ -70,6 +70,29 @@ type Server struct {
 
 // New wraps mux (which holds the plane's routes) and adds /metrics.
 func New(cfg Config, mux *http.ServeMux) *Server {
+	cfg = cfg.withDefaults()
+	return &Server{
+		cfg: cfg,
+		srv: &http.Server{
+			Handler:           Handler(cfg, mux),
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			MaxHeaderBytes:    cfg.MaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		},
+	}
+}
+
+// Handler adds /metrics to mux and wraps it in the middleware (request ids,
+// logs, metrics, recovery, body limit), for callers that run their own
+// http.Server, such as tests with httptest. Call it once per Registry.
+func Handler(cfg Config, mux *http.ServeMux) http.Handler {
+	cfg = cfg.withDefaults()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
+	return Middleware(cfg.Logger, newMetrics(cfg.Registry), cfg.MaxBodyBytes, mux)
+}
+
+func (cfg Config) withDefaults() Config {
 	cfg.Name = cmp.Or(cfg.Name, "server")
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
 	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
@@ -82,19 +105,7 @@ func New(cfg Config, mux *http.ServeMux) *Server {
 	if cfg.Registry == nil {
 		panic("httpserver: Config.Registry is required") // startup misconfiguration
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
-	m := newMetrics(cfg.Registry)
-	h := Middleware(cfg.Logger, m, cfg.MaxBodyBytes, mux)
-	return &Server{
-		cfg: cfg,
-		srv: &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-			IdleTimeout:       cfg.IdleTimeout,
-			MaxHeaderBytes:    cfg.MaxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-		},
-	}
+	return cfg
 }
 
 // Serve answers on ln until ctx ends, then stops accepting, waits up to

@@ -6,13 +6,23 @@
 //
 // Only successful answers are kept. A failed write leaves nothing behind
 // (each plane guarantees that), so a retry after a failure simply runs again.
+//
+// Answers often carry secrets shown once (an API key, a session). The table
+// never holds them readable: rows are found by a SHA-256 of the key, and the
+// answer is sealed with AES-256-GCM under a key derived (HKDF) from the
+// Idempotency-Key itself, which only the client knows.
 package idempotency
 
 import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -92,29 +102,34 @@ func Do[Req, Res any](ctx context.Context, s *Store, scope string, req *connect.
 	if err != nil {
 		return nil, err
 	}
-	inserted, err := s.claim(ctx, scope, key, procedure, hash)
+	rowKey := sha256.Sum256([]byte(key))
+	id := hex.EncodeToString(rowKey[:])
+	inserted, err := s.claim(ctx, scope, id, procedure, hash)
 	if err != nil {
 		return nil, err
 	}
 	if !inserted {
-		return replay[Res](ctx, s, scope, key, procedure, hash)
+		return replay[Res](ctx, s, scope, id, key, procedure, hash)
 	}
 	resp, err := fn(ctx, req)
 	if err != nil {
 		// Nothing was written; let a retry run again.
-		if rerr := s.release(context.WithoutCancel(ctx), scope, key); rerr != nil {
+		if rerr := s.release(context.WithoutCancel(ctx), scope, id); rerr != nil {
 			return nil, errors.Join(err, rerr)
 		}
 		return nil, err
 	}
 	body, merr := proto.MarshalOptions{Deterministic: true}.Marshal(any(resp.Msg).(proto.Message))
 	if merr == nil {
-		merr = s.complete(context.WithoutCancel(ctx), scope, key, body)
+		body, merr = seal(key, scope, body)
+	}
+	if merr == nil {
+		merr = s.complete(context.WithoutCancel(ctx), scope, id, body)
 	}
 	if merr != nil {
 		// The write is done; the answer just can't be kept. Release the key
 		// rather than leave it pending forever.
-		_ = s.release(context.WithoutCancel(ctx), scope, key)
+		_ = s.release(context.WithoutCancel(ctx), scope, id)
 	}
 	return resp, nil
 }
@@ -149,14 +164,14 @@ func (s *Store) claim(ctx context.Context, scope, key, procedure string, hash []
 	return tag.RowsAffected() == 1, nil
 }
 
-func replay[Res any](ctx context.Context, s *Store, scope, key, procedure string, hash []byte) (*connect.Response[Res], error) {
+func replay[Res any](ctx context.Context, s *Store, scope, id, key, procedure string, hash []byte) (*connect.Response[Res], error) {
 	var (
 		gotProcedure string
 		gotHash      []byte
 		body         []byte
 	)
 	err := s.pool.QueryRow(ctx, `SELECT procedure, request_hash, response FROM `+s.table+` WHERE scope = $1 AND key = $2`,
-		scope, key).Scan(&gotProcedure, &gotHash, &body)
+		scope, id).Scan(&gotProcedure, &gotHash, &body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, connect.NewError(connect.CodeAborted, fmt.Errorf("the request with this %s was just released; retry", Header))
 	}
@@ -169,8 +184,12 @@ func replay[Res any](ctx context.Context, s *Store, scope, key, procedure string
 	if body == nil {
 		return nil, connect.NewError(connect.CodeAborted, fmt.Errorf("a request with this %s is still in progress; retry in a moment", Header))
 	}
+	plain, err := open(key, scope, body)
+	if err != nil {
+		return nil, err
+	}
 	var res Res
-	if err := proto.Unmarshal(body, any(&res).(proto.Message)); err != nil {
+	if err := proto.Unmarshal(plain, any(&res).(proto.Message)); err != nil {
 		return nil, fmt.Errorf("idempotency: unmarshal kept answer: %w", err)
 	}
 	resp := connect.NewResponse(&res)
@@ -194,6 +213,9 @@ func (s *Store) release(ctx context.Context, scope, key string) error {
 	return nil
 }
 
+// Pool is the pool the store uses.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
 // Purge deletes expired keys and returns how many. Planes call it
 // periodically.
 func (s *Store) Purge(ctx context.Context) (int64, error) {
@@ -202,4 +224,51 @@ func (s *Store) Purge(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("idempotency: purge: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// sealKey derives the AES-256 key that seals one answer.
+func sealKey(key, scope string) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, []byte(key), []byte(scope), "sovereign idempotency answer v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: derive key: %w", err)
+	}
+	return k, nil
+}
+
+func aead(key, scope string) (cipher.AEAD, error) {
+	k, err := sealKey(key, scope)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// seal encrypts an answer: nonce || ciphertext.
+func seal(key, scope string, plain []byte) ([]byte, error) {
+	a, err := aead(key, scope)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, a.NonceSize())
+	_, _ = rand.Read(nonce)
+	return a.Seal(nonce, nonce, plain, nil), nil
+}
+
+func open(key, scope string, sealed []byte) ([]byte, error) {
+	a, err := aead(key, scope)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < a.NonceSize() {
+		return nil, errors.New("idempotency: kept answer is truncated")
+	}
+	plain, err := a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], nil)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: open kept answer: %w", err)
+	}
+	return plain, nil
 }

@@ -197,3 +197,21 @@ func TestExpiredKeyRunsAgainAndPurges(t *testing.T) {
 		t.Fatalf("Purge = %d, %v; want 1 expired key removed", n, err)
 	}
 }
+
+// The table holds neither the key nor a readable answer.
+func TestStoredAnswerIsSealed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h, c := setup(t, 0)
+	if _, err := create(ctx, c, "s", "secret-key-123", "plainly-visible-name"); err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	var resp []byte
+	if err := h.store.Pool().QueryRow(ctx, "SELECT key, response FROM cp.idempotency_keys").Scan(&key, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(key, "secret-key-123") || strings.Contains(string(resp), "plainly-visible-name") {
+		t.Fatalf("the row shows the key or the answer: key %q", key)
+	}
+}

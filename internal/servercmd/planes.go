@@ -1,11 +1,15 @@
 package servercmd
 
 import (
+	"cmp"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sovereign-backend/sovereign/controlplane"
+	"github.com/sovereign-backend/sovereign/controlplane/mail"
 	"github.com/sovereign-backend/sovereign/dataplane"
 	"github.com/sovereign-backend/sovereign/internal/buildinfo"
 )
@@ -30,10 +34,43 @@ func (b *backendFlags) register(cmd *cobra.Command, dbHelp string) {
 	fs.StringVar(&b.valkeyURL, "valkey-url", "", "Valkey or Redis 7 URL (redis://host:port); empty = in-process broker, one node only")
 }
 
+// controlPlaneFlags are the control plane's own settings.
+type controlPlaneFlags struct {
+	regionSecrets []string
+	retentionDur  time.Duration
+	smtp          mail.SMTPConfig
+	appURL        string
+	devMailbox    bool
+}
+
+func (c *controlPlaneFlags) register(fs *pflag.FlagSet, withRegionSecrets bool) {
+	if withRegionSecrets {
+		fs.StringSliceVar(&c.regionSecrets, "region-secret", nil, "region=secret the region's data planes present (repeatable, or comma-separated in the environment); secrets are at least 16 characters")
+	}
+	fs.DurationVar(&c.retentionDur, "project-retention", controlplane.DefaultProjectRetention, "how long a deleted project's data is kept before it is dropped")
+	fs.StringVar(&c.smtp.Host, "smtp-host", "", "SMTP server for account mails; empty keeps mails in the dev mailbox")
+	fs.IntVar(&c.smtp.Port, "smtp-port", 587, "SMTP port; 465 = TLS from the start, otherwise STARTTLS when offered")
+	fs.StringVar(&c.smtp.Username, "smtp-username", "", "SMTP user; empty = no authentication")
+	fs.StringVar(&c.smtp.Password, "smtp-password", "", "SMTP password (prefer the environment variable)")
+	fs.StringVar(&c.smtp.From, "smtp-from", "", "sender address of account mails, e.g. \"Sovereign <no-reply@example.com>\"")
+	fs.StringVar(&c.appURL, "app-url", "", "web console base URL for links in mails; empty sends bare tokens")
+}
+
+func (c *controlPlaneFlags) config() controlplane.Config {
+	return controlplane.Config{
+		RegionSecrets:    c.regionSecrets,
+		ProjectRetention: c.retentionDur,
+		SMTP:             c.smtp,
+		AppURL:           c.appURL,
+		DevMailbox:       c.devMailbox,
+	}
+}
+
 func newControlPlaneCmd() *cobra.Command {
 	var (
 		addr string
 		be   backendFlags
+		cpf  controlPlaneFlags
 		hf   httpFlags
 	)
 	cmd := &cobra.Command{
@@ -53,34 +90,37 @@ func newControlPlaneCmd() *cobra.Command {
 			}
 			logger = logger.With("server", "controlplane")
 			ctx := cmd.Context()
-			p, err := controlplane.New(ctx, controlplane.Config{
-				DatabaseURL: be.databaseURL, DBMaxConns: be.dbMaxConns, ValkeyURL: be.valkeyURL,
-				Version: buildinfo.Version(), Logger: logger,
-			})
+			l, err := listen(addr, hf.serverConfig("controlplane", logger))
 			if err != nil {
+				return err
+			}
+			cfg := cpf.config()
+			cfg.DatabaseURL, cfg.DBMaxConns, cfg.ValkeyURL = be.databaseURL, be.dbMaxConns, be.valkeyURL
+			cfg.Version, cfg.Logger = buildinfo.Version(), logger
+			p, err := controlplane.New(ctx, cfg)
+			if err != nil {
+				closeAll(l)
 				return err
 			}
 			defer p.Close()
-			l, err := listen(addr, hf.serverConfig("controlplane", logger), p)
-			if err != nil {
-				return err
-			}
+			l.plane = p
 			logger.Info("control plane listening", "url", l.URL())
 			return serveAll(ctx, l)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", defaultControlPlaneAddr, "address to listen on (host:port)")
 	be.register(cmd, "PostgreSQL URL of the control plane's database (required)")
+	cpf.register(cmd.Flags(), true)
+	cmd.Flags().BoolVar(&cpf.devMailbox, "dev-mailbox", false, "serve the dev mailbox (kept mails) to anyone: for development only")
 	hf.register(cmd.Flags())
 	return cmd
 }
 
 func newDataPlaneCmd() *cobra.Command {
 	var (
-		addr   string
-		region string
-		be     backendFlags
-		hf     httpFlags
+		addr, region, regionSecret, controlPlaneURL, publicURL string
+		be                                                     backendFlags
+		hf                                                     httpFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "dataplane",
@@ -99,25 +139,32 @@ func newDataPlaneCmd() *cobra.Command {
 			}
 			logger = logger.With("server", "dataplane", "region", region)
 			ctx := cmd.Context()
+			l, err := listen(addr, hf.serverConfig("dataplane", logger))
+			if err != nil {
+				return err
+			}
 			p, err := dataplane.New(ctx, dataplane.Config{
 				Region: region, DatabaseURL: be.databaseURL, DBMaxConns: be.dbMaxConns, ValkeyURL: be.valkeyURL,
+				RegionSecret: regionSecret, ControlPlaneURL: controlPlaneURL, PublicURL: cmp.Or(publicURL, l.URL()),
 				Version: buildinfo.Version(), Logger: logger,
 			})
 			if err != nil {
+				closeAll(l)
 				return err
 			}
 			defer p.Close()
-			l, err := listen(addr, hf.serverConfig("dataplane", logger), p)
-			if err != nil {
-				return err
-			}
+			l.plane = p
 			logger.Info("data plane listening", "url", l.URL())
 			return serveAll(ctx, l)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", defaultDataPlaneAddr, "address to listen on (host:port)")
-	cmd.Flags().StringVar(&region, "region", "local", "name of the region this node serves")
+	fs := cmd.Flags()
+	fs.StringVar(&addr, "addr", defaultDataPlaneAddr, "address to listen on (host:port)")
+	fs.StringVar(&region, "region", "local", "name of the region this node serves")
+	fs.StringVar(&regionSecret, "region-secret", "", "secret shared with the control plane for this region (at least 16 characters); empty = no admin service, no registration")
+	fs.StringVar(&controlPlaneURL, "controlplane-url", "", "control plane URL to register with and send heartbeats to; empty = no registration")
+	fs.StringVar(&publicURL, "public-url", "", "this region's URL as clients reach it, sent at registration; empty = http://<addr>")
 	be.register(cmd, "PostgreSQL URL of the region's database (required)")
-	hf.register(cmd.Flags())
+	hf.register(fs)
 	return cmd
 }

@@ -24,9 +24,9 @@ import (
 
 // Exit codes.
 const (
-	exitOK    = 0
+	exitOK      = 0
 	exitFailure = 1
-	exitUsage = 2
+	exitUsage   = 2
 )
 
 // Main runs the command line and returns the process exit code.
@@ -100,6 +100,14 @@ func (h *httpFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&h.idleTimeout, "idle-timeout", httpserver.DefaultIdleTimeout, "keep-alive connections idle this long are closed")
 	fs.DurationVar(&h.shutdownTimeout, "shutdown-timeout", httpserver.DefaultShutdownTimeout, "on SIGINT/SIGTERM, time allowed for in-flight requests to finish")
 	fs.StringVar(&h.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// defaultHTTPFlags are the flags' defaults, for platforms started without
+// a command line.
+func defaultHTTPFlags() httpFlags {
+	var h httpFlags
+	h.register(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
+	return h
 }
 
 func (h *httpFlags) serverConfig(name string, logger *slog.Logger) httpserver.Config {

@@ -19,28 +19,28 @@ type plane interface {
 	Registry() *prometheus.Registry
 }
 
-// listener is a plane bound to its address, ready to serve.
+// listener is a bound address waiting for its plane. Binding every address
+// before building anything means a taken port is reported first, and a plane
+// can be told its own URL.
 type listener struct {
 	cfg   httpserver.Config
 	plane plane
 	ln    net.Listener
 }
 
-// listen binds addr for p; binding everything before serving anything means
-// a taken port is reported before any URL is printed.
-func listen(addr string, cfg httpserver.Config, p plane) (*listener, error) {
+func listen(addr string, cfg httpserver.Config) (*listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", cfg.Name, addr, err)
 	}
-	cfg.Registry = p.Registry()
-	return &listener{cfg: cfg, plane: p, ln: ln}, nil
+	return &listener{cfg: cfg, ln: ln}, nil
 }
 
 // URL is the listener's base URL.
 func (l *listener) URL() string { return "http://" + l.ln.Addr().String() }
 
-// serveAll serves every listener until ctx ends or one fails; then all drain.
+// serveAll serves every listener's plane until ctx ends or one fails; then
+// all drain.
 func serveAll(ctx context.Context, ls ...*listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -50,7 +50,9 @@ func serveAll(ctx context.Context, ls ...*listener) error {
 		errs []error
 	)
 	for _, l := range ls {
-		srv := httpserver.New(l.cfg, l.plane.Mux())
+		cfg := l.cfg
+		cfg.Registry = l.plane.Registry()
+		srv := httpserver.New(cfg, l.plane.Mux())
 		wg.Go(func() {
 			if err := srv.Serve(ctx, l.ln); err != nil {
 				mu.Lock()
@@ -64,8 +66,10 @@ func serveAll(ctx context.Context, ls ...*listener) error {
 	return errors.Join(errs...)
 }
 
-func closeAll(ls []*listener) {
+func closeAll(ls ...*listener) {
 	for _, l := range ls {
-		_ = l.ln.Close()
+		if l != nil {
+			_ = l.ln.Close()
+		}
 	}
 }

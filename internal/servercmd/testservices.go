@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sovereign-backend/sovereign/internal/valkeyproc"
+	"github.com/sovereign-backend/sovereign/internal/token"
 )
 
 // These match internal/testenv (a test checks), which this binary does not
@@ -20,27 +20,36 @@ const (
 	testEnvDatabaseURL = "SOVEREIGN_TEST_DATABASE_URL"
 	testEnvValkeyURL   = "SOVEREIGN_TEST_VALKEY_URL"
 	testStateFile      = ".sovereign/test/services.env"
+	// The URLs of a running platform, for tests that cannot start one in
+	// process (the SDK's module has no server code).
+	testEnvAPIURL  = "SOVEREIGN_TEST_API_URL"
+	testEnvDataURL = "SOVEREIGN_TEST_DATA_URL"
 )
 
 // newTestServicesCmd is what `make test` runs the test suite under: it starts
-// a private PostgreSQL and Valkey, records them where internal/testenv finds
-// them, runs the command, and stops both, whatever the command's outcome.
+// a private PostgreSQL and Valkey, and with --platform a whole platform on
+// them, records them where tests find them, runs the command, and stops
+// everything, whatever the command's outcome.
 func newTestServicesCmd() *cobra.Command {
-	var dir string
+	var (
+		dir      string
+		platform bool
+	)
 	cmd := &cobra.Command{
-		Use:    "test-services [--dir DIR] -- COMMAND [ARG...]",
+		Use:    "test-services [--dir DIR] [--platform] -- COMMAND [ARG...]",
 		Short:  "Run a command with private PostgreSQL and Valkey servers for the test suite",
 		Hidden: true,
 		Args:   cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return testServicesRun(cmd.Context(), dir, args)
+			return testServicesRun(cmd.Context(), dir, platform, args)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", filepath.Dir(testStateFile), "directory for the servers' data and the state file")
+	cmd.Flags().BoolVar(&platform, "platform", false, "also run a control plane and a data plane, exporting "+testEnvAPIURL+" and "+testEnvDataURL)
 	return cmd
 }
 
-func testServicesRun(ctx context.Context, dir string, args []string) (err error) {
+func testServicesRun(ctx context.Context, dir string, platform bool, args []string) (err error) {
 	dir, err = filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -48,39 +57,49 @@ func testServicesRun(ctx context.Context, dir string, args []string) (err error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var stops []func(context.Context) error
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		for i := len(stops) - 1; i >= 0; i-- {
-			err = errors.Join(err, stops[i](sctx))
-		}
-	}()
+	var st stack
+	defer func() { err = errors.Join(err, st.close(ctx)) }()
 	logger, _ := newLogger(os.Stderr, "warn")
-	cluster, _, err := startDevPostgres(ctx, dir, logger)
+	srv, err := startServers(ctx, &st, serversOptions{dir: dir, requireValkey: true, logger: logger})
 	if err != nil {
 		return err
 	}
-	stops = append(stops, cluster.Stop)
-	srv, err := valkeyproc.Start(ctx, valkeyproc.Config{Dir: filepath.Join(dir, "valkey"), Logger: logger})
-	if err != nil {
-		return fmt.Errorf("start private Valkey: %w", err)
-	}
-	stops = append(stops, srv.Stop)
+	env := []string{testEnvDatabaseURL + "=" + srv.adminURL, testEnvValkeyURL + "=" + srv.valkeyURL}
 
-	env := fmt.Sprintf("%s=%s\n%s=%s\n", testEnvDatabaseURL, cluster.URL("postgres"), testEnvValkeyURL, srv.URL())
+	serveDone := make(chan error, 1)
+	if platform {
+		dbURL, err := ensureDatabase(ctx, srv.adminURL, "sovereign_platform_test", true)
+		if err != nil {
+			return err
+		}
+		pl, err := startPlanes(ctx, &st, planesOptions{
+			databaseURL: dbURL, valkeyURL: srv.valkeyURL,
+			cpAddr: "127.0.0.1:0", dpAddr: "127.0.0.1:0", regionSecret: token.New("sov_rs_"),
+			hf: defaultHTTPFlags(), logger: logger,
+		})
+		if err != nil {
+			return err
+		}
+		sctx, stopServing := context.WithCancel(ctx)
+		go func() { serveDone <- serveAll(sctx, pl.cpl, pl.dpl) }()
+		// Stops run newest first: serving ends before the planes close.
+		st.push(func(context.Context) error { stopServing(); return <-serveDone })
+		env = append(env, testEnvAPIURL+"="+pl.cpl.URL(), testEnvDataURL+"="+pl.dpl.URL())
+	}
+
 	state := filepath.Join(dir, filepath.Base(testStateFile))
-	if err := os.WriteFile(state, []byte(env), 0o600); err != nil {
+	content := ""
+	for _, kv := range env {
+		content += kv + "\n"
+	}
+	if err := os.WriteFile(state, []byte(content), 0o600); err != nil {
 		return err
 	}
-	stops = append(stops, func(context.Context) error { return os.Remove(state) })
+	st.push(func(context.Context) error { return os.Remove(state) })
 
 	c := exec.CommandContext(ctx, args[0], args[1:]...)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
-	c.Env = append(os.Environ(),
-		testEnvDatabaseURL+"="+cluster.URL("postgres"),
-		testEnvValkeyURL+"="+srv.URL(),
-	)
+	c.Env = append(os.Environ(), env...)
 	c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
 	c.WaitDelay = 30 * time.Second
 	if err := c.Run(); err != nil {

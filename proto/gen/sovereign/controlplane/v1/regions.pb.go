@@ -196,8 +196,11 @@ func (x *RegisterRegionResponse) GetRegion() *Region {
 }
 
 type HeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// API keys used since the previous heartbeat, with their latest use; the
+	// control plane shows it as the key's last_used_at.
+	KeyUsage      []*KeyUsage `protobuf:"bytes,2,rep,name=key_usage,json=keyUsage,proto3" json:"key_usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,6 +242,66 @@ func (x *HeartbeatRequest) GetName() string {
 	return ""
 }
 
+func (x *HeartbeatRequest) GetKeyUsage() []*KeyUsage {
+	if x != nil {
+		return x.KeyUsage
+	}
+	return nil
+}
+
+type KeyUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The control plane's key id.
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyUsage) Reset() {
+	*x = KeyUsage{}
+	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyUsage) ProtoMessage() {}
+
+func (x *KeyUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyUsage.ProtoReflect.Descriptor instead.
+func (*KeyUsage) Descriptor() ([]byte, []int) {
+	return file_sovereign_controlplane_v1_regions_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *KeyUsage) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *KeyUsage) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
 type HeartbeatResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -247,7 +310,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[4]
+	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +322,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[4]
+	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +335,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_sovereign_controlplane_v1_regions_proto_rawDescGZIP(), []int{4}
+	return file_sovereign_controlplane_v1_regions_proto_rawDescGZIP(), []int{5}
 }
 
 type ListRegionsRequest struct {
@@ -283,7 +346,7 @@ type ListRegionsRequest struct {
 
 func (x *ListRegionsRequest) Reset() {
 	*x = ListRegionsRequest{}
-	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[5]
+	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +358,7 @@ func (x *ListRegionsRequest) String() string {
 func (*ListRegionsRequest) ProtoMessage() {}
 
 func (x *ListRegionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[5]
+	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +371,7 @@ func (x *ListRegionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRegionsRequest.ProtoReflect.Descriptor instead.
 func (*ListRegionsRequest) Descriptor() ([]byte, []int) {
-	return file_sovereign_controlplane_v1_regions_proto_rawDescGZIP(), []int{5}
+	return file_sovereign_controlplane_v1_regions_proto_rawDescGZIP(), []int{6}
 }
 
 type ListRegionsResponse struct {
@@ -320,7 +383,7 @@ type ListRegionsResponse struct {
 
 func (x *ListRegionsResponse) Reset() {
 	*x = ListRegionsResponse{}
-	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[6]
+	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +395,7 @@ func (x *ListRegionsResponse) String() string {
 func (*ListRegionsResponse) ProtoMessage() {}
 
 func (x *ListRegionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[6]
+	mi := &file_sovereign_controlplane_v1_regions_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +408,7 @@ func (x *ListRegionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRegionsResponse.ProtoReflect.Descriptor instead.
 func (*ListRegionsResponse) Descriptor() ([]byte, []int) {
-	return file_sovereign_controlplane_v1_regions_proto_rawDescGZIP(), []int{6}
+	return file_sovereign_controlplane_v1_regions_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListRegionsResponse) GetRegions() []*Region {
@@ -372,9 +435,14 @@ const file_sovereign_controlplane_v1_regions_proto_rawDesc = "" +
 	"\n" +
 	"public_url\x18\x02 \x01(\tR\tpublicUrl\"S\n" +
 	"\x16RegisterRegionResponse\x129\n" +
-	"\x06region\x18\x01 \x01(\v2!.sovereign.controlplane.v1.RegionR\x06region\"&\n" +
+	"\x06region\x18\x01 \x01(\v2!.sovereign.controlplane.v1.RegionR\x06region\"h\n" +
 	"\x10HeartbeatRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x13\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
+	"\tkey_usage\x18\x02 \x03(\v2#.sovereign.controlplane.v1.KeyUsageR\bkeyUsage\"_\n" +
+	"\bKeyUsage\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12<\n" +
+	"\flast_used_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\"\x13\n" +
 	"\x11HeartbeatResponse\"\x14\n" +
 	"\x12ListRegionsRequest\"R\n" +
 	"\x13ListRegionsResponse\x12;\n" +
@@ -396,33 +464,36 @@ func file_sovereign_controlplane_v1_regions_proto_rawDescGZIP() []byte {
 	return file_sovereign_controlplane_v1_regions_proto_rawDescData
 }
 
-var file_sovereign_controlplane_v1_regions_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_sovereign_controlplane_v1_regions_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_sovereign_controlplane_v1_regions_proto_goTypes = []any{
 	(*Region)(nil),                 // 0: sovereign.controlplane.v1.Region
 	(*RegisterRegionRequest)(nil),  // 1: sovereign.controlplane.v1.RegisterRegionRequest
 	(*RegisterRegionResponse)(nil), // 2: sovereign.controlplane.v1.RegisterRegionResponse
 	(*HeartbeatRequest)(nil),       // 3: sovereign.controlplane.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 4: sovereign.controlplane.v1.HeartbeatResponse
-	(*ListRegionsRequest)(nil),     // 5: sovereign.controlplane.v1.ListRegionsRequest
-	(*ListRegionsResponse)(nil),    // 6: sovereign.controlplane.v1.ListRegionsResponse
-	(*timestamppb.Timestamp)(nil),  // 7: google.protobuf.Timestamp
+	(*KeyUsage)(nil),               // 4: sovereign.controlplane.v1.KeyUsage
+	(*HeartbeatResponse)(nil),      // 5: sovereign.controlplane.v1.HeartbeatResponse
+	(*ListRegionsRequest)(nil),     // 6: sovereign.controlplane.v1.ListRegionsRequest
+	(*ListRegionsResponse)(nil),    // 7: sovereign.controlplane.v1.ListRegionsResponse
+	(*timestamppb.Timestamp)(nil),  // 8: google.protobuf.Timestamp
 }
 var file_sovereign_controlplane_v1_regions_proto_depIdxs = []int32{
-	7, // 0: sovereign.controlplane.v1.Region.last_heartbeat_at:type_name -> google.protobuf.Timestamp
-	7, // 1: sovereign.controlplane.v1.Region.registered_at:type_name -> google.protobuf.Timestamp
+	8, // 0: sovereign.controlplane.v1.Region.last_heartbeat_at:type_name -> google.protobuf.Timestamp
+	8, // 1: sovereign.controlplane.v1.Region.registered_at:type_name -> google.protobuf.Timestamp
 	0, // 2: sovereign.controlplane.v1.RegisterRegionResponse.region:type_name -> sovereign.controlplane.v1.Region
-	0, // 3: sovereign.controlplane.v1.ListRegionsResponse.regions:type_name -> sovereign.controlplane.v1.Region
-	1, // 4: sovereign.controlplane.v1.RegionService.RegisterRegion:input_type -> sovereign.controlplane.v1.RegisterRegionRequest
-	3, // 5: sovereign.controlplane.v1.RegionService.Heartbeat:input_type -> sovereign.controlplane.v1.HeartbeatRequest
-	5, // 6: sovereign.controlplane.v1.RegionService.ListRegions:input_type -> sovereign.controlplane.v1.ListRegionsRequest
-	2, // 7: sovereign.controlplane.v1.RegionService.RegisterRegion:output_type -> sovereign.controlplane.v1.RegisterRegionResponse
-	4, // 8: sovereign.controlplane.v1.RegionService.Heartbeat:output_type -> sovereign.controlplane.v1.HeartbeatResponse
-	6, // 9: sovereign.controlplane.v1.RegionService.ListRegions:output_type -> sovereign.controlplane.v1.ListRegionsResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 3: sovereign.controlplane.v1.HeartbeatRequest.key_usage:type_name -> sovereign.controlplane.v1.KeyUsage
+	8, // 4: sovereign.controlplane.v1.KeyUsage.last_used_at:type_name -> google.protobuf.Timestamp
+	0, // 5: sovereign.controlplane.v1.ListRegionsResponse.regions:type_name -> sovereign.controlplane.v1.Region
+	1, // 6: sovereign.controlplane.v1.RegionService.RegisterRegion:input_type -> sovereign.controlplane.v1.RegisterRegionRequest
+	3, // 7: sovereign.controlplane.v1.RegionService.Heartbeat:input_type -> sovereign.controlplane.v1.HeartbeatRequest
+	6, // 8: sovereign.controlplane.v1.RegionService.ListRegions:input_type -> sovereign.controlplane.v1.ListRegionsRequest
+	2, // 9: sovereign.controlplane.v1.RegionService.RegisterRegion:output_type -> sovereign.controlplane.v1.RegisterRegionResponse
+	5, // 10: sovereign.controlplane.v1.RegionService.Heartbeat:output_type -> sovereign.controlplane.v1.HeartbeatResponse
+	7, // 11: sovereign.controlplane.v1.RegionService.ListRegions:output_type -> sovereign.controlplane.v1.ListRegionsResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_sovereign_controlplane_v1_regions_proto_init() }
@@ -436,7 +507,7 @@ func file_sovereign_controlplane_v1_regions_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sovereign_controlplane_v1_regions_proto_rawDesc), len(file_sovereign_controlplane_v1_regions_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

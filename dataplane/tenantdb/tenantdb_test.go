@@ -19,7 +19,9 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func ref() string { return fmt.Sprintf("%x", func() []byte { b := make([]byte, 6); _, _ = rand.Read(b); return b }()) }
+func ref() string {
+	return fmt.Sprintf("%x", func() []byte { b := make([]byte, 6); _, _ = rand.Read(b); return b }())
+}
 
 // setup provisions two tenants, each with a table "items" owned by its role,
 // RLS forced and a policy for the service role, holding one row.

@@ -57,6 +57,10 @@ type Config struct {
 	// PublicURL is this region's base URL as clients reach it, sent at
 	// registration.
 	PublicURL string
+	// HeartbeatInterval is the time between heartbeats to the control
+	// plane, which also carry API key usage. 0 keeps registration's default
+	// (10 s).
+	HeartbeatInterval time.Duration
 	// Version is the build version reported by GetStatus.
 	Version string
 	// Logger for everything the node logs. Default slog.Default().
@@ -124,6 +128,7 @@ func (p *Plane) build(ctx context.Context) error {
 	reg, err := registration.New(registration.Config{
 		ControlPlaneURL: cfg.ControlPlaneURL, Region: cfg.Region, PublicURL: cfg.PublicURL,
 		RegionSecret: cfg.RegionSecret, Logger: cfg.Logger,
+		HeartbeatInterval: cfg.HeartbeatInterval, Usage: keys,
 	})
 	if err != nil {
 		return fmt.Errorf("dataplane: %w", err)

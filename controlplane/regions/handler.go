@@ -68,7 +68,14 @@ func (h *Handler) Heartbeat(ctx context.Context, req *connect.Request[controlpla
 	if err := h.authenticate(ctx, req.Header().Get("Authorization"), req.Msg.GetName()); err != nil {
 		return nil, err
 	}
-	if err := h.regions.RegionHeartbeat(ctx, req.Msg.GetName()); err != nil {
+	usage := make([]KeyUsage, len(req.Msg.GetKeyUsage()))
+	for i, u := range req.Msg.GetKeyUsage() {
+		usage[i].KeyID = u.GetKeyId()
+		if t := u.GetLastUsedAt(); t.IsValid() {
+			usage[i].LastUsedAt = t.AsTime()
+		}
+	}
+	if err := h.regions.RegionHeartbeat(ctx, RegionHeartbeatParams{Name: req.Msg.GetName(), KeyUsage: usage}); err != nil {
 		return nil, faultrpc.Error(ctx, err)
 	}
 	return connect.NewResponse(&controlplanev1.HeartbeatResponse{}), nil

@@ -2,7 +2,8 @@
 // registers its public URL at start and sends heartbeats, authenticated with
 // its region's secret; the control plane holds every region's secret in its
 // configuration (never in the database) and uses the same secret to call
-// the region's AdminService.
+// the region's AdminService. Heartbeats carry the region's API key usage,
+// which becomes the keys' last_used_at.
 package regions
 
 import (
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -37,6 +39,9 @@ const (
 	DefaultAdminTimeout = 30 * time.Second
 	// MinSecretLen is the shortest region secret accepted, in bytes.
 	MinSecretLen = 16
+	// MaxKeyUsagePerHeartbeat is the most key uses one heartbeat may carry;
+	// a data plane with more sends several heartbeats.
+	MaxKeyUsagePerHeartbeat = 10_000
 )
 
 // SecretProcedures are the RegionService procedures that authenticate with
@@ -211,16 +216,84 @@ RETURNING name, public_url, created_at, last_heartbeat_at`, p.Name, u).
 	return reg, nil
 }
 
-// RegionHeartbeat records a heartbeat. A region that never registered is
-// fault.FailedPrecondition.
-func (r *Regions) RegionHeartbeat(ctx context.Context, name string) error {
-	tag, err := r.cfg.Pool.Exec(ctx,
-		`UPDATE controlplane.regions SET last_heartbeat_at = now() WHERE name = $1`, name)
-	if err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
+// KeyUsage is an API key's latest use as a region saw it.
+type KeyUsage struct {
+	// KeyID is the key's id.
+	KeyID string
+	// LastUsedAt is when the key last authenticated. Required.
+	LastUsedAt time.Time
+}
+
+// RegionHeartbeatParams are one heartbeat of a region.
+type RegionHeartbeatParams struct {
+	// Name of the region, which the caller has authenticated.
+	Name string
+	// KeyUsage is the region's key usage since its previous heartbeat: at
+	// most MaxKeyUsagePerHeartbeat entries.
+	KeyUsage []KeyUsage
+}
+
+// RegionHeartbeat records a heartbeat and the key usage it carries, all or
+// nothing. A key's last_used_at only moves forward, and never past the
+// control plane's clock; usage of keys that are unknown, or whose project
+// is in another region, is ignored, so that a region can touch only its own
+// keys. A region that never registered is fault.FailedPrecondition; more
+// than MaxKeyUsagePerHeartbeat entries, or one without a time, is
+// fault.Invalid.
+func (r *Regions) RegionHeartbeat(ctx context.Context, p RegionHeartbeatParams) error {
+	if n := len(p.KeyUsage); n > MaxKeyUsagePerHeartbeat {
+		return fault.New(fault.Invalid, "key_usage: %d entries; a heartbeat carries at most %d, send the rest in further heartbeats", n, MaxKeyUsagePerHeartbeat)
 	}
-	if tag.RowsAffected() == 0 {
-		return fault.New(fault.FailedPrecondition, "region %s is not registered; call RegisterRegion first", name)
+	ids := make([]string, 0, len(p.KeyUsage))
+	times := make([]time.Time, 0, len(p.KeyUsage))
+	for i, u := range p.KeyUsage {
+		if u.LastUsedAt.IsZero() {
+			return fault.New(fault.Invalid, "key_usage[%d].last_used_at: required", i)
+		}
+		id, err := uuid.Parse(u.KeyID)
+		if err != nil {
+			continue // no such key: ignored like any unknown id
+		}
+		ids = append(ids, id.String())
+		times = append(times, u.LastUsedAt)
+	}
+	err := pgx.BeginFunc(ctx, r.cfg.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx,
+			`UPDATE controlplane.regions SET last_heartbeat_at = now() WHERE name = $1`, p.Name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fault.New(fault.FailedPrecondition, "region %s is not registered; call RegisterRegion first", p.Name)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		// Rows are locked in key order, so that heartbeats of a region's
+		// several nodes naming the same keys cannot deadlock.
+		_, err = tx.Exec(ctx, `
+WITH usage AS (
+    SELECT id, least(max(at), now()) AS at
+    FROM unnest($2::uuid[], $3::timestamptz[]) AS u (id, at)
+    GROUP BY id
+), mine AS (
+    SELECT k.id, usage.at
+    FROM controlplane.api_keys AS k
+    JOIN usage ON usage.id = k.id
+    JOIN controlplane.projects AS p ON p.id = k.project_id
+    WHERE p.region = $1 AND (k.last_used_at IS NULL OR k.last_used_at < usage.at)
+    ORDER BY k.id
+    FOR NO KEY UPDATE OF k
+)
+UPDATE controlplane.api_keys AS k SET last_used_at = greatest(k.last_used_at, mine.at)
+FROM mine WHERE k.id = mine.id`, p.Name, ids, times)
+		return err
+	})
+	if err != nil {
+		if _, ok := fault.KindOf(err); ok {
+			return err
+		}
+		return fmt.Errorf("heartbeat: %w", err)
 	}
 	return nil
 }

@@ -22,6 +22,14 @@
 // cached and every look-up goes to the database, so a node never serves a
 // cached answer it could not have been told to drop. CacheTTL bounds
 // staleness should all of that still fail.
+//
+// # Last use
+//
+// Every successful Authenticate records the key's id and time in memory,
+// latest use per key; the registration package drains them into the next
+// heartbeat ([Keys.DrainUsage]) so that the control plane can show when a
+// key was last used, and puts them back when the heartbeat fails
+// ([Keys.RestoreUsage]). Nothing of it touches the database.
 package apikeys
 
 import (
@@ -124,6 +132,10 @@ type Config struct {
 	// after the broker failed; it doubles from MinBackoff up to MaxBackoff.
 	// Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
+	// UsageLimit is the most keys whose latest use is held between two
+	// drains (see Keys.DrainUsage); past it the oldest uses are dropped.
+	// Default DefaultUsageLimit (100,000); it must not be negative.
+	UsageLimit int
 	// Logger for subscription trouble. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -138,6 +150,7 @@ type Keys struct {
 	maxBack time.Duration
 	log     *slog.Logger
 	cache   *cache
+	usage   *usage
 	origin  string // random, to recognise its own invalidations
 }
 
@@ -154,9 +167,13 @@ func New(cfg Config) (*Keys, error) {
 	cfg.CacheSize = cmp.Or(cfg.CacheSize, DefaultCacheSize)
 	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, DefaultMinBackoff)
 	cfg.MaxBackoff = max(cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
+	cfg.UsageLimit = cmp.Or(cfg.UsageLimit, DefaultUsageLimit)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.CacheSize < 0 {
 		return nil, fmt.Errorf("apikeys: CacheSize %d is negative", cfg.CacheSize)
+	}
+	if cfg.UsageLimit < 0 {
+		return nil, fmt.Errorf("apikeys: UsageLimit %d is negative", cfg.UsageLimit)
 	}
 	return &Keys{
 		pool:    cfg.Pool,
@@ -166,6 +183,7 @@ func New(cfg Config) (*Keys, error) {
 		maxBack: cfg.MaxBackoff,
 		log:     cfg.Logger,
 		cache:   newCache(cfg.CacheTTL, cfg.CacheSize),
+		usage:   newUsage(cfg.UsageLimit),
 		origin:  rand.Text(),
 	}, nil
 }
@@ -182,7 +200,8 @@ type Identity struct {
 // ErrMalformed, ErrUnknown, ErrRevoked, ErrExpired (the key's fault),
 // ErrProjectPaused, ErrProjectDeleting, ErrProjectNotReady (its project's),
 // or another error when the database fails. A malformed key is refused
-// without a database look-up.
+// without a database look-up. A key that authenticates is recorded as used
+// now (see DrainUsage).
 func (k *Keys) Authenticate(ctx context.Context, key string) (Identity, error) {
 	prefix := token.KindOf(key, token.PublishableKey, token.SecretKey)
 	if prefix == "" || token.Check(key, prefix) != nil {
@@ -194,16 +213,20 @@ func (k *Keys) Authenticate(ctx context.Context, key string) (Identity, error) {
 	}
 	hash := token.Hash(key)
 	now := time.Now()
-	if e, ok := k.cache.get(hash, now); ok {
-		return e.verdict(now)
+	e, ok := k.cache.get(hash, now)
+	if !ok {
+		gen := k.cache.generation()
+		var err error
+		if e, err = k.lookup(ctx, hash, kind); err != nil {
+			return Identity{}, fmt.Errorf("authenticate API key: %w", err)
+		}
+		k.cache.put(hash, e, gen, now)
 	}
-	gen := k.cache.generation()
-	e, err := k.lookup(ctx, hash, kind)
-	if err != nil {
-		return Identity{}, fmt.Errorf("authenticate API key: %w", err)
+	id, err := e.verdict(now)
+	if err == nil {
+		k.usage.record(id.KeyID, now)
 	}
-	k.cache.put(hash, e, gen, now)
-	return e.verdict(now)
+	return id, err
 }
 
 // lookup reads what the database says about hash.

@@ -3,6 +3,12 @@
 // works, then a Heartbeat at a fixed interval, all authenticated with the
 // region secret. It runs beside the node, never in front of it: the node
 // serves its tenants whether or not the control plane answers.
+//
+// Heartbeats also carry the API keys used since the previous one (see
+// Config.Usage), in as many heartbeats as the control plane's cap per call
+// requires; what a failed heartbeat did not deliver goes back to the source
+// and travels with the next one. The control plane keeps the latest use per
+// key, so delivering a use twice does no harm.
 package registration
 
 import (
@@ -17,7 +23,9 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/sovereign-backend/sovereign/dataplane/apikeys"
 	controlplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/controlplane/v1"
 	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/controlplane/v1/controlplanev1connect"
 )
@@ -28,7 +36,19 @@ const (
 	DefaultCallTimeout       = 5 * time.Second
 	DefaultMinBackoff        = 500 * time.Millisecond
 	DefaultMaxBackoff        = 30 * time.Second
+	// DefaultUsagePerHeartbeat is the control plane's cap on key uses in
+	// one heartbeat (controlplane/regions.MaxKeyUsagePerHeartbeat).
+	DefaultUsagePerHeartbeat = 10_000
 )
+
+// UsageSource holds API key usage between heartbeats; *apikeys.Keys is one.
+type UsageSource interface {
+	// DrainUsage returns the uses recorded since the previous drain and
+	// forgets them.
+	DrainUsage() []apikeys.Usage
+	// RestoreUsage takes back uses that could not be delivered.
+	RestoreUsage([]apikeys.Usage)
+}
 
 // Config configures a Registrar.
 type Config struct {
@@ -49,6 +69,12 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// CallTimeout bounds each call to the control plane. Default 5s.
 	CallTimeout time.Duration
+	// Usage is drained into every heartbeat; nil sends no key usage.
+	Usage UsageSource
+	// UsagePerHeartbeat is the most key uses one heartbeat carries; more are
+	// sent in further heartbeats at once. Default DefaultUsagePerHeartbeat
+	// (10,000), the control plane's cap: larger is refused there.
+	UsagePerHeartbeat int
 	// MinBackoff and MaxBackoff bound the wait between failed
 	// registrations; it doubles from MinBackoff up to MaxBackoff, with
 	// jitter. Defaults 500ms and 30s.
@@ -71,6 +97,7 @@ type Registrar struct {
 func New(cfg Config) (*Registrar, error) {
 	cfg.HeartbeatInterval = cmp.Or(cfg.HeartbeatInterval, DefaultHeartbeatInterval)
 	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, DefaultCallTimeout)
+	cfg.UsagePerHeartbeat = cmp.Or(cfg.UsagePerHeartbeat, DefaultUsagePerHeartbeat)
 	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, DefaultMinBackoff)
 	cfg.MaxBackoff = max(cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
@@ -94,6 +121,9 @@ func New(cfg Config) (*Registrar, error) {
 	}
 	if cfg.HeartbeatInterval < 0 || cfg.CallTimeout < 0 || cfg.MinBackoff < 0 {
 		return nil, errors.New("registration: intervals must not be negative")
+	}
+	if cfg.UsagePerHeartbeat < 0 {
+		return nil, fmt.Errorf("registration: UsagePerHeartbeat %d is negative", cfg.UsagePerHeartbeat)
 	}
 	r.client = controlplanev1connect.NewRegionServiceClient(cfg.HTTPClient, cfg.ControlPlaneURL,
 		connect.WithInterceptors(bearer(cfg.RegionSecret)))
@@ -160,9 +190,7 @@ func (r *Registrar) heartbeat(ctx context.Context, log *slog.Logger) bool {
 			return false
 		case <-t.C:
 		}
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
-		_, err := r.client.Heartbeat(cctx, connect.NewRequest(&controlplanev1.HeartbeatRequest{Name: r.cfg.Region}))
-		cancel()
+		err := r.beat(ctx)
 		switch {
 		case err == nil:
 			if failing {
@@ -180,6 +208,34 @@ func (r *Registrar) heartbeat(ctx context.Context, log *slog.Logger) bool {
 			failing = true
 		}
 	}
+}
+
+// beat sends one heartbeat carrying the drained key usage, or as many as
+// the usage needs at UsagePerHeartbeat each, stopping at the first failure.
+// What was not delivered goes back to the source.
+func (r *Registrar) beat(ctx context.Context) error {
+	var used []apikeys.Usage
+	if r.cfg.Usage != nil {
+		used = r.cfg.Usage.DrainUsage()
+	}
+	for first := true; first || len(used) > 0; first = false {
+		n := min(len(used), r.cfg.UsagePerHeartbeat)
+		req := &controlplanev1.HeartbeatRequest{Name: r.cfg.Region, KeyUsage: make([]*controlplanev1.KeyUsage, n)}
+		for i, u := range used[:n] {
+			req.KeyUsage[i] = &controlplanev1.KeyUsage{KeyId: u.KeyID, LastUsedAt: timestamppb.New(u.LastUsedAt)}
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+		_, err := r.client.Heartbeat(cctx, connect.NewRequest(req))
+		cancel()
+		if err != nil {
+			if len(used) > 0 {
+				r.cfg.Usage.RestoreUsage(used)
+			}
+			return err
+		}
+		used = used[n:]
+	}
+	return nil
 }
 
 func jitter(d time.Duration) time.Duration {

@@ -3,6 +3,7 @@ package registration_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	"go.uber.org/goleak"
 
+	"github.com/sovereign-backend/sovereign/dataplane/apikeys"
 	"github.com/sovereign-backend/sovereign/dataplane/registration"
 	controlplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/controlplane/v1"
 	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/controlplane/v1/controlplanev1connect"
@@ -39,6 +41,11 @@ type regions struct {
 	failRegisters int  // fail this many RegisterRegion calls with Unavailable
 	forget        bool // answer the next heartbeat NotFound
 	down          bool // answer every call Unavailable
+	// failBeats says, by the heartbeat's number from 0, which heartbeats
+	// fail with Unavailable.
+	failBeats []bool
+	beats     int                          // heartbeats received, failed or not
+	usage     [][]*controlplanev1.KeyUsage // key usage of each successful heartbeat
 }
 
 func (s *regions) auth(h http.Header) error {
@@ -82,7 +89,13 @@ func (s *regions) Heartbeat(_ context.Context, req *connect.Request[controlplane
 		s.forget = false
 		return nil, connect.NewError(connect.CodeNotFound, errors.New("unknown region"))
 	}
+	n := s.beats
+	s.beats++
+	if n < len(s.failBeats) && s.failBeats[n] {
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New("heartbeat lost"))
+	}
 	s.heartbeats++
+	s.usage = append(s.usage, req.Msg.KeyUsage)
 	return connect.NewResponse(&controlplanev1.HeartbeatResponse{}), nil
 }
 
@@ -265,11 +278,125 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"no public URL":      func(c *registration.Config) { c.PublicURL = "" },
 		"no secret":          func(c *registration.Config) { c.RegionSecret = "" },
 		"negative interval":  func(c *registration.Config) { c.HeartbeatInterval = -time.Second },
+		"negative usage cap": func(c *registration.Config) { c.UsagePerHeartbeat = -1 },
 	} {
 		cfg := config("http://127.0.0.1:1")
 		edit(&cfg)
 		if _, err := registration.New(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// source is a registration.UsageSource in memory, as apikeys.Keys is one.
+type source struct {
+	mu       sync.Mutex
+	m        map[string]time.Time
+	restores int
+}
+
+func (u *source) add(list ...apikeys.Usage) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[string]time.Time{}
+	}
+	for _, x := range list {
+		if t, ok := u.m[x.KeyID]; !ok || x.LastUsedAt.After(t) {
+			u.m[x.KeyID] = x.LastUsedAt
+		}
+	}
+}
+
+func (u *source) DrainUsage() []apikeys.Usage {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []apikeys.Usage
+	for id, t := range u.m {
+		out = append(out, apikeys.Usage{KeyID: id, LastUsedAt: t})
+	}
+	clear(u.m)
+	return out
+}
+
+func (u *source) RestoreUsage(list []apikeys.Usage) {
+	u.mu.Lock()
+	u.restores++
+	u.mu.Unlock()
+	u.add(list...)
+}
+
+func (u *source) pending() (n, restores int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.m), u.restores
+}
+
+// Heartbeats carry the key usage drained from Config.Usage, at most
+// UsagePerHeartbeat entries each; what a failed heartbeat carried goes back
+// to the source and arrives later, once.
+func TestHeartbeatsCarryKeyUsage(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)
+	var all []apikeys.Usage
+	for i := range 25 {
+		all = append(all, apikeys.Usage{KeyID: fmt.Sprintf("key-%02d", i), LastUsedAt: base.Add(time.Duration(i) * time.Second)})
+	}
+	for _, sc := range []struct {
+		name      string
+		failBeats []bool
+		restores  int // at least
+	}{
+		{name: "delivered in chunks"},
+		// The first heartbeat of a tick gets through; the rest of that
+		// tick's usage is restored, and so is the next tick's.
+		{name: "restored after failed heartbeats", failBeats: []bool{false, true, true}, restores: 2},
+		{name: "restored after an outage", failBeats: []bool{true, true, true, true, true}, restores: 5},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			s := &regions{failBeats: sc.failBeats}
+			src := &source{}
+			src.add(all...)
+			cfg := config(startControlPlane(t, s))
+			cfg.Usage, cfg.UsagePerHeartbeat = src, 10
+			r, err := registration.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start(t, r)
+			eventually(t, "all usage delivered", func() bool {
+				n, restores := src.pending()
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				got := 0
+				for _, u := range s.usage {
+					got += len(u)
+				}
+				return n == 0 && restores >= sc.restores && got >= len(all)
+			})
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			got := map[string]time.Time{}
+			for _, beat := range s.usage {
+				if len(beat) > 10 {
+					t.Errorf("a heartbeat carried %d key uses, over UsagePerHeartbeat", len(beat))
+				}
+				for _, u := range beat {
+					if _, dup := got[u.GetKeyId()]; dup {
+						t.Errorf("%s delivered twice", u.GetKeyId())
+					}
+					got[u.GetKeyId()] = u.GetLastUsedAt().AsTime()
+				}
+			}
+			if len(got) != len(all) {
+				t.Errorf("delivered %d keys' usage, want %d", len(got), len(all))
+			}
+			for _, u := range all {
+				if at, ok := got[u.KeyID]; !ok || !at.Equal(u.LastUsedAt) {
+					t.Errorf("%s: delivered %v, want %v", u.KeyID, at, u.LastUsedAt)
+				}
+			}
+		})
 	}
 }

@@ -45,6 +45,9 @@ type Platform struct {
 type Options struct {
 	// ProjectRetention for deleted projects; 0 keeps the default (7 days).
 	ProjectRetention time.Duration
+	// HeartbeatInterval of the data plane, which also carries API key usage
+	// to the control plane; 0 keeps the default (10 s).
+	HeartbeatInterval time.Duration
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -86,7 +89,8 @@ func Start(t testing.TB, o Options) *Platform {
 	cpH.set(handler(cp.Mux(), cp, logger))
 	dp, err := dataplane.New(ctx, dataplane.Config{
 		Region: "local", DatabaseURL: p.DatabaseURL, ValkeyURL: kv, RegionSecret: p.RegionSecret,
-		ControlPlaneURL: p.APIURL, PublicURL: p.DataURL, Logger: logger.With("server", "dataplane"),
+		ControlPlaneURL: p.APIURL, PublicURL: p.DataURL, HeartbeatInterval: o.HeartbeatInterval,
+		Logger: logger.With("server", "dataplane"),
 	})
 	if err != nil {
 		t.Fatalf("platformtest: data plane: %v", err)

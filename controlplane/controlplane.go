@@ -52,6 +52,14 @@ type Config struct {
 	// ValkeyURL of Valkey or Redis 7; empty uses an in-process broker and
 	// in-process rate limits (one node only).
 	ValkeyURL string
+	// KeyPrefix starts every Valkey key and channel of this control plane
+	// (rate limits, pub/sub); default "sovereign:". Deployments sharing one
+	// Valkey use different prefixes.
+	KeyPrefix string
+	// SignupPerIP overrides the signup throttle per client IP (zero keeps
+	// the accounts default of 20 an hour): test platforms, where every
+	// signup comes from 127.0.0.1, raise it.
+	SignupPerIP ratelimit.Limit
 	// RegionSecrets are "region=secret" entries: the secret each region's
 	// data planes present, and that the control plane presents to them.
 	// Each secret is at least 16 characters.
@@ -102,6 +110,7 @@ func New(ctx context.Context, cfg Config) (_ *Plane, err error) {
 		DatabaseURL: cfg.DatabaseURL,
 		DBMaxConns:  cfg.DBMaxConns,
 		ValkeyURL:   cfg.ValkeyURL,
+		KeyPrefix:   cfg.KeyPrefix,
 		Logger:      cfg.Logger,
 	})
 	if err != nil {
@@ -137,13 +146,13 @@ func New(ctx context.Context, cfg Config) (_ *Plane, err error) {
 	}
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	if cfg.ValkeyURL != "" {
-		if p.limiter, err = ratelimit.NewValkey(ratelimit.ValkeyConfig{URL: cfg.ValkeyURL, Prefix: "sovereign:controlplane:ratelimit:"}); err != nil {
+		if p.limiter, err = ratelimit.NewValkey(ratelimit.ValkeyConfig{URL: cfg.ValkeyURL, Prefix: cmp.Or(cfg.KeyPrefix, backends.DefaultKeyPrefix) + "controlplane:ratelimit:"}); err != nil {
 			return nil, fmt.Errorf("controlplane: %w", err)
 		}
 		limiter = p.limiter
 	}
 
-	if p.accounts, err = accounts.New(accounts.Config{Pool: be.Pool, Mailer: mailer, Limiter: limiter, Logger: cfg.Logger, AppURL: cfg.AppURL}); err != nil {
+	if p.accounts, err = accounts.New(accounts.Config{Pool: be.Pool, Mailer: mailer, Limiter: limiter, Logger: cfg.Logger, AppURL: cfg.AppURL, SignupPerIP: cfg.SignupPerIP}); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	reg, err := regions.New(regions.Config{Pool: be.Pool, Secrets: secrets})

@@ -46,6 +46,9 @@ type Config struct {
 	// ValkeyURL of Valkey or Redis 7, shared by the region's nodes; empty
 	// uses an in-process broker (one node only).
 	ValkeyURL string
+	// KeyPrefix starts every Valkey key and channel of this region's nodes;
+	// default "sovereign:".
+	KeyPrefix string
 	// RegionSecret authenticates this region to the control plane and the
 	// control plane to this region's admin service (at least 16
 	// characters). Empty: the admin service is not mounted and the node
@@ -93,6 +96,7 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 		DatabaseURL: cfg.DatabaseURL,
 		DBMaxConns:  cfg.DBMaxConns,
 		ValkeyURL:   cfg.ValkeyURL,
+		KeyPrefix:   cfg.KeyPrefix,
 		Logger:      cfg.Logger,
 	})
 	if err != nil {

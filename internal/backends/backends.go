@@ -27,9 +27,16 @@ type Config struct {
 	// means one node on its own: an in-process broker stands in, and
 	// cross-node fan-out is off.
 	ValkeyURL string
+	// KeyPrefix starts every Valkey key and channel of this deployment, so
+	// several deployments (or test platforms) can share one Valkey. Default
+	// "sovereign:".
+	KeyPrefix string
 	// Logger receives startup messages. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultKeyPrefix starts Valkey keys and channels unless configured.
+const DefaultKeyPrefix = "sovereign:"
 
 // Backends holds the open pool and broker.
 type Backends struct {
@@ -69,7 +76,7 @@ func Open(ctx context.Context, cfg Config) (*Backends, error) {
 		b.Broker, b.InProcess = broker.NewMemory(), true
 		log.Info("no Valkey configured: using the in-process broker (one node only)")
 	} else {
-		b.Broker, err = broker.NewValkey(ctx, broker.ValkeyConfig{URL: cfg.ValkeyURL})
+		b.Broker, err = broker.NewValkey(ctx, broker.ValkeyConfig{URL: cfg.ValkeyURL, Prefix: cmp.Or(cfg.KeyPrefix, DefaultKeyPrefix)})
 		if err != nil {
 			pool.Close()
 			return nil, fmt.Errorf("connect to Valkey at %s: %w", redactURL(cfg.ValkeyURL), err)

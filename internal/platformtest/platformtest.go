@@ -18,6 +18,7 @@ import (
 	"github.com/sovereign-backend/sovereign/controlplane"
 	"github.com/sovereign-backend/sovereign/dataplane"
 	"github.com/sovereign-backend/sovereign/internal/httpserver"
+	"github.com/sovereign-backend/sovereign/internal/ratelimit"
 	"github.com/sovereign-backend/sovereign/internal/testenv"
 	"github.com/sovereign-backend/sovereign/internal/token"
 )
@@ -63,6 +64,10 @@ func Start(t testing.TB, o Options) *Platform {
 	}
 	p := &Platform{DatabaseURL: testenv.Database(t), RegionSecret: token.New("sov_rs_")}
 	kv := testenv.ValkeyURL(t)
+	// Platforms of parallel tests share the test Valkey; each gets its own
+	// keys and channels, and room for the signups a test makes from
+	// 127.0.0.1.
+	prefix := testenv.KeyPrefix(t)
 
 	// Servers first, so each plane can be told the other's URL; handlers are
 	// swapped in once the planes exist.
@@ -79,7 +84,7 @@ func Start(t testing.TB, o Options) *Platform {
 	})
 
 	cp, err := controlplane.New(ctx, controlplane.Config{
-		DatabaseURL: p.DatabaseURL, ValkeyURL: kv, RegionSecrets: []string{"local=" + p.RegionSecret},
+		DatabaseURL: p.DatabaseURL, ValkeyURL: kv, KeyPrefix: prefix, SignupPerIP: ratelimit.Limit{Rate: 1000, Per: time.Minute, Burst: 1000}, RegionSecrets: []string{"local=" + p.RegionSecret},
 		ProjectRetention: o.ProjectRetention, DevMailbox: true, Logger: logger.With("server", "controlplane"),
 	})
 	if err != nil {
@@ -88,7 +93,7 @@ func Start(t testing.TB, o Options) *Platform {
 	p.ControlPlane = cp
 	cpH.set(handler(cp.Mux(), cp, logger))
 	dp, err := dataplane.New(ctx, dataplane.Config{
-		Region: "local", DatabaseURL: p.DatabaseURL, ValkeyURL: kv, RegionSecret: p.RegionSecret,
+		Region: "local", DatabaseURL: p.DatabaseURL, ValkeyURL: kv, KeyPrefix: prefix, RegionSecret: p.RegionSecret,
 		ControlPlaneURL: p.APIURL, PublicURL: p.DataURL, HeartbeatInterval: o.HeartbeatInterval,
 		Logger: logger.With("server", "dataplane"),
 	})

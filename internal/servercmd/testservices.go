@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sovereign-backend/sovereign/controlplane"
+	"github.com/sovereign-backend/sovereign/internal/ratelimit"
 	"github.com/sovereign-backend/sovereign/internal/token"
 )
 
@@ -76,6 +78,8 @@ func testServicesRun(ctx context.Context, dir string, platform bool, args []stri
 			databaseURL: dbURL, valkeyURL: srv.valkeyURL,
 			cpAddr: "127.0.0.1:0", dpAddr: "127.0.0.1:0", regionSecret: token.New("sov_rs_"),
 			hf: defaultHTTPFlags(), logger: logger,
+			// Every test signs up from 127.0.0.1.
+			cp: controlplane.Config{SignupPerIP: ratelimit.Limit{Rate: 10000, Per: time.Minute, Burst: 10000}},
 		})
 		if err != nil {
 			return err

@@ -14,7 +14,7 @@ STATICCHECK_VERSION           := v0.8.2
 PKGS := github.com/sovereign-backend/sovereign/...
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build dev test test-go tools gen verify lint prereqs clean
+.PHONY: build dev test test-go tools gen verify lint prereqs clean bench-provision
 
 build: ## bin/sovereign (servers) and bin/sov (the CLI)
 	go build -o bin/sovereign ./cmd/sovereign
@@ -70,6 +70,13 @@ lint: tools ## gofmt, go vet and staticcheck over every module
 	go vet $(PKGS)
 	$(TOOLS)/staticcheck $(PKGS)
 	@echo "lint: gofmt, go vet and staticcheck are clean"
+
+# Flags for bench/provision, e.g. BENCH_PROVISION_FLAGS='--n 200'.
+BENCH_PROVISION_FLAGS ?=
+
+bench-provision: prereqs build ## project provisioning benchmark (BENCHMARKS.md) on a private platform
+	go build -o bin/bench-provision ./bench/provision
+	bin/sovereign test-services --dir .sovereign/bench --platform -- bin/bench-provision $(BENCH_PROVISION_FLAGS)
 
 clean: ## removes build output; .sovereign/ (local data) stays
 	rm -rf bin/sovereign bin/sov

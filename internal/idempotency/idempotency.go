@@ -97,7 +97,15 @@ func Do[Req, Res any](ctx context.Context, s *Store, scope string, req *connect.
 	if !validKey.MatchString(key) {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s must be 1 to %d printable ASCII characters without spaces", Header, MaxKeyLen))
 	}
-	procedure := req.Spec().Procedure
+	// The request's message type names the RPC: every RPC here has its own.
+	// (Spec().Procedure would be empty for requests built in process, such
+	// as the REST face's, so a retry over the other transport would not
+	// match.)
+	m, ok := any(req.Msg).(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("idempotency: %T is not a protobuf message", req.Msg)
+	}
+	procedure := string(proto.MessageName(m))
 	hash, err := requestHash(procedure, req.Msg)
 	if err != nil {
 		return nil, err

@@ -1,9 +1,48 @@
 // Package schema is a project's collections: their definitions, validation,
 // the DDL that makes each one a real table in the tenant's schema, changes to
 // them, and the history of those changes.
+//
+// Each collection is a real table "t_<ref>"."<name>" with the system
+// columns id (uuid primary key), created_at, updated_at (timestamptz) and
+// version (bigint), then one column per field (see the FieldType
+// constants and ColumnType). Row-level security is enabled and forced on
+// it, with the policy ServicePolicy for the service role. Identifiers only
+// ever come from validated names and are always quoted; defaults reach the
+// DDL only as literals rendered by strconv or a strict quoter.
+//
+// # Where definitions live
+//
+// Everything about a tenant's collections lives in the tenant's own schema,
+// next to the tables: "t_<ref>"."_collections" holds each collection's
+// definition and "t_<ref>"."_schema_history" the history. A schema change
+// runs as the tenant's role in one transaction with its DDL, so a change
+// and its record commit or vanish together, and purging the tenant (DROP
+// SCHEMA … CASCADE) takes them along. The two tables are made on a
+// tenant's first schema change; their names start with "_", which no
+// collection name may. Row-level security is forced on them: anyone may
+// read definitions (records requests need them), only the service role may
+// write them or read the history.
+//
+// Every change takes a transaction-level advisory lock keyed on the tenant,
+// so changes of one tenant (and the lazy creation of the tables) run one at
+// a time, and sets lock_timeout (StoreConfig.LockTimeout) so that a change
+// waiting on a busy table gives up with ErrBusy instead of stalling every
+// request queued behind its lock.
+//
+// # Cache
+//
+// [Store.Get] is on every records request's path, so definitions are
+// cached per (tenant, collection) like package apikeys caches keys: a
+// change invalidates its entry on this node at once and on the others
+// through the broker; while [Store.Run] is not subscribed nothing is
+// cached, and StoreConfig.CacheTTL bounds staleness should an
+// invalidation still be lost.
 package schema
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // FieldType is the type of a user field.
 type FieldType string
@@ -72,3 +111,69 @@ func (c *Collection) Field(name string) (Field, bool) {
 	}
 	return Field{}, false
 }
+
+// Clone returns a copy of c that shares nothing with it but the Default
+// values (which nobody modifies).
+func (c *Collection) Clone() *Collection {
+	out := *c
+	out.Fields = slices.Clone(c.Fields)
+	out.Indexes = slices.Clone(c.Indexes)
+	for i := range out.Indexes {
+		out.Indexes[i].Fields = slices.Clone(out.Indexes[i].Fields)
+	}
+	return &out
+}
+
+// Index returns the index called name.
+func (c *Collection) Index(name string) (Index, bool) {
+	for _, ix := range c.Indexes {
+		if ix.Name == name {
+			return ix, true
+		}
+	}
+	return Index{}, false
+}
+
+// ChangeKind is what a schema change did to its collection.
+type ChangeKind string
+
+// The kinds of schema change.
+const (
+	ChangeCreate ChangeKind = "create"
+	ChangeAlter  ChangeKind = "alter"
+	ChangeDrop   ChangeKind = "drop"
+)
+
+// Change is one entry of a project's schema history: one Create, one Drop,
+// or one operation of an Alter.
+type Change struct {
+	// ID orders the history: a later change has a larger ID.
+	ID         int64      `json:"id"`
+	At         time.Time  `json:"at"`
+	Collection string     `json:"collection"`
+	Kind       ChangeKind `json:"kind"`
+	// Description says what changed, for people, e.g. "add field title
+	// (text, required)".
+	Description string `json:"description"`
+	// SQL is the DDL that ran, statements ending in ";", tables named with
+	// the tenant's schema.
+	SQL string `json:"sql"`
+}
+
+// HistoryParams select a page of the schema history.
+type HistoryParams struct {
+	// Collection keeps only that collection's changes; "" keeps all.
+	Collection string
+	// Limit is the page size, 1 to MaxHistoryLimit; 0 means
+	// DefaultHistoryLimit.
+	Limit int
+	// AfterID starts the page after the change with this ID; 0 from the
+	// start.
+	AfterID int64
+}
+
+// History page sizes.
+const (
+	DefaultHistoryLimit = 100
+	MaxHistoryLimit     = 1000
+)

@@ -206,24 +206,8 @@ func New(ctx context.Context, cfg Config) (_ *Plane, err error) {
 	if err := p.runner.Start(runCtx); err != nil {
 		return nil, fmt.Errorf("controlplane: start jobs: %w", err)
 	}
-	p.wg.Go(func() { purgeIdempotencyKeys(runCtx, idem, cfg.Logger) })
+	p.wg.Go(func() { idempotency.PurgeEvery(runCtx, idem, time.Hour, cfg.Logger) })
 	return p, nil
-}
-
-// purgeIdempotencyKeys deletes expired idempotency keys every hour.
-func purgeIdempotencyKeys(ctx context.Context, s *idempotency.Store, logger *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.Purge(ctx); err != nil && ctx.Err() == nil {
-				logger.Warn("purge idempotency keys", "err", err.Error())
-			}
-		}
-	}
 }
 
 // Mux holds every route of the plane; /metrics is added by httpserver.

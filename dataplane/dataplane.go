@@ -7,6 +7,7 @@ package dataplane
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,17 +16,24 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovereign-backend/sovereign/dataplane/admin"
 	"github.com/sovereign-backend/sovereign/dataplane/apikeys"
 	"github.com/sovereign-backend/sovereign/dataplane/keyauth"
 	"github.com/sovereign-backend/sovereign/dataplane/migrations"
+	"github.com/sovereign-backend/sovereign/dataplane/records"
 	"github.com/sovereign-backend/sovereign/dataplane/registration"
+	"github.com/sovereign-backend/sovereign/dataplane/rest"
+	"github.com/sovereign-backend/sovereign/dataplane/schema"
+	"github.com/sovereign-backend/sovereign/dataplane/schema/schemarpc"
+	"github.com/sovereign-backend/sovereign/dataplane/tenantdb"
 	"github.com/sovereign-backend/sovereign/dataplane/tenants"
 	"github.com/sovereign-backend/sovereign/internal/backends"
 	"github.com/sovereign-backend/sovereign/internal/health"
 	"github.com/sovereign-backend/sovereign/internal/httpserver"
+	"github.com/sovereign-backend/sovereign/internal/idempotency"
 	"github.com/sovereign-backend/sovereign/internal/migrate"
 	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1/dataplanev1connect"
 )
@@ -64,6 +72,11 @@ type Config struct {
 	// plane, which also carry API key usage. 0 keeps registration's default
 	// (10 s).
 	HeartbeatInterval time.Duration
+	// MaxRecordBytes caps one record's JSON; 0 means 1 MiB.
+	MaxRecordBytes int
+	// CORSOrigins may call the data plane from browsers; empty means any
+	// origin (API keys, not cookies, authenticate).
+	CORSOrigins []string
 	// Version is the build version reported by GetStatus.
 	Version string
 	// Logger for everything the node logs. Default slog.Default().
@@ -125,10 +138,22 @@ func (p *Plane) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dataplane: %w", err)
 	}
-	store, err := tenants.New(tenants.Config{Pool: be.Pool, Changed: keys.TenantChanged})
+	db := tenantdb.New(be.Pool)
+	collections, err := schema.NewStore(schema.StoreConfig{DB: db, Broker: be.Broker, Logger: cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("dataplane: %w", err)
 	}
+	store, err := tenants.New(tenants.Config{Pool: be.Pool, Changed: func(ctx context.Context, ref string) error {
+		return errors.Join(keys.TenantChanged(ctx, ref), collections.TenantChanged(ctx, ref))
+	}})
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	recordSvc, err := records.New(records.Config{DB: db, Schema: collections, MaxRecordBytes: cfg.MaxRecordBytes})
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	idem := idempotency.New(idempotency.Config{Pool: be.Pool, Table: pgx.Identifier{Schema, "idempotency_keys"}})
 	reg, err := registration.New(registration.Config{
 		ControlPlaneURL: cfg.ControlPlaneURL, Region: cfg.Region, PublicURL: cfg.PublicURL,
 		RegionSecret: cfg.RegionSecret, Logger: cfg.Logger,
@@ -140,7 +165,11 @@ func (p *Plane) build(ctx context.Context) error {
 
 	p.mux.Handle("GET /healthz", health.LiveHandler())
 	p.mux.Handle("GET /readyz", be.Checker.ReadyHandler())
-	p.mux.Handle(dataplanev1connect.NewStatusServiceHandler(&statusHandler{plane: p}))
+	// Everything a browser may call goes through CORS; the inner mux still
+	// sets each request's route pattern for the metrics.
+	api := http.NewServeMux()
+	p.mux.Handle("/", rest.CORS(rest.CORSConfig{AllowedOrigins: cfg.CORSOrigins}, api))
+	api.Handle(dataplanev1connect.NewStatusServiceHandler(&statusHandler{plane: p}))
 	if cfg.RegionSecret != "" {
 		ah, err := admin.New(admin.Config{Tenants: store, Keys: keys, RegionSecret: cfg.RegionSecret})
 		if err != nil {
@@ -150,13 +179,24 @@ func (p *Plane) build(ctx context.Context) error {
 	}
 	// Tenant-facing services authenticate with the project's API key.
 	keyOpts := connect.WithInterceptors(keyauth.NewInterceptor(keys))
-	p.mux.Handle(dataplanev1connect.NewProjectServiceHandler(keyauth.NewProjectHandler(cfg.Region), keyOpts))
+	api.Handle(dataplanev1connect.NewProjectServiceHandler(keyauth.NewProjectHandler(cfg.Region), keyOpts))
+	collectionsH := schemarpc.NewHandler(collections)
+	recordsH := records.NewHandler(recordSvc, idem)
+	api.Handle(dataplanev1connect.NewCollectionServiceHandler(collectionsH, keyOpts))
+	api.Handle(dataplanev1connect.NewRecordServiceHandler(recordsH, keyOpts, connect.WithReadMaxBytes(int(rest.DefaultMaxBatchBytes))))
+	restAPI, err := rest.New(rest.Config{Collections: collectionsH, Records: recordsH, Keys: keys, MaxRecordBytes: int64(cfg.MaxRecordBytes)})
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	restAPI.Register(api)
 
 	// Key-cache invalidation and registration run until Close.
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	p.stop = stop
 	p.wg.Go(func() { keys.Run(runCtx) })
+	p.wg.Go(func() { collections.Run(runCtx) })
 	p.wg.Go(func() { reg.Run(runCtx) })
+	p.wg.Go(func() { idempotency.PurgeEvery(runCtx, idem, time.Hour, cfg.Logger) })
 	return nil
 }
 

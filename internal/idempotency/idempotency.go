@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"time"
 
@@ -279,4 +280,20 @@ func open(key, scope string, sealed []byte) ([]byte, error) {
 		return nil, fmt.Errorf("idempotency: open kept answer: %w", err)
 	}
 	return plain, nil
+}
+
+// PurgeEvery calls s.Purge every interval until ctx ends, logging failures.
+func PurgeEvery(ctx context.Context, s *Store, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Purge(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("purge idempotency keys", "err", err.Error())
+			}
+		}
+	}
 }

@@ -27,6 +27,7 @@ type devOptions struct {
 	dir              string
 	be               backendFlags
 	cpf              controlPlaneFlags
+	dpf              dataPlaneFlags
 	hf               httpFlags
 }
 
@@ -55,7 +56,8 @@ ready-to-use login. Ctrl-C stops everything it started.`,
 	fs.StringVar(&o.dir, "dir", ".sovereign", "directory for the private PostgreSQL, Valkey, secrets and files")
 	o.be.register(cmd, "PostgreSQL URL to use instead of a private cluster")
 	o.cpf.register(fs, false)
-	o.hf.register(fs)
+	o.dpf.register(fs)
+	o.hf.register(fs, dataPlaneMaxBody)
 	return cmd
 }
 
@@ -96,7 +98,7 @@ func devRun(ctx context.Context, out, errOut io.Writer, o *devOptions) (err erro
 	pl, err := startPlanes(ctx, &st, planesOptions{
 		databaseURL: dbURL, valkeyURL: srv.valkeyURL, dbMaxConns: o.be.dbMaxConns,
 		cpAddr: o.controlPlaneAddr, dpAddr: o.dataPlaneAddr, regionSecret: secret,
-		cp: cpCfg, hf: o.hf, logger: logger,
+		cp: cpCfg, dp: o.dpf, hf: o.hf, logger: logger,
 	})
 	if err != nil {
 		return err

@@ -112,13 +112,14 @@ func newControlPlaneCmd() *cobra.Command {
 	be.register(cmd, "PostgreSQL URL of the control plane's database (required)")
 	cpf.register(cmd.Flags(), true)
 	cmd.Flags().BoolVar(&cpf.devMailbox, "dev-mailbox", false, "serve the dev mailbox (kept mails) to anyone: for development only")
-	hf.register(cmd.Flags())
+	hf.register(cmd.Flags(), controlPlaneMaxBody)
 	return cmd
 }
 
 func newDataPlaneCmd() *cobra.Command {
 	var (
 		addr, region, regionSecret, controlPlaneURL, publicURL string
+		dpf                                                    dataPlaneFlags
 		be                                                     backendFlags
 		hf                                                     httpFlags
 	)
@@ -146,6 +147,7 @@ func newDataPlaneCmd() *cobra.Command {
 			p, err := dataplane.New(ctx, dataplane.Config{
 				Region: region, DatabaseURL: be.databaseURL, DBMaxConns: be.dbMaxConns, ValkeyURL: be.valkeyURL,
 				RegionSecret: regionSecret, ControlPlaneURL: controlPlaneURL, PublicURL: cmp.Or(publicURL, l.URL()),
+				MaxRecordBytes: dpf.maxRecordBytes, CORSOrigins: dpf.corsOrigins,
 				Version: buildinfo.Version(), Logger: logger,
 			})
 			if err != nil {
@@ -165,6 +167,18 @@ func newDataPlaneCmd() *cobra.Command {
 	fs.StringVar(&controlPlaneURL, "controlplane-url", "", "control plane URL to register with and send heartbeats to; empty = no registration")
 	fs.StringVar(&publicURL, "public-url", "", "this region's URL as clients reach it, sent at registration; empty = http://<addr>")
 	be.register(cmd, "PostgreSQL URL of the region's database (required)")
-	hf.register(fs)
+	dpf.register(fs)
+	hf.register(fs, dataPlaneMaxBody)
 	return cmd
+}
+
+// dataPlaneFlags are the data plane's own settings.
+type dataPlaneFlags struct {
+	maxRecordBytes int
+	corsOrigins    []string
+}
+
+func (d *dataPlaneFlags) register(fs *pflag.FlagSet) {
+	fs.IntVar(&d.maxRecordBytes, "max-record-bytes", 1<<20, "largest record accepted, in bytes of JSON; larger ones get ResourceExhausted (413 on REST)")
+	fs.StringSliceVar(&d.corsOrigins, "cors-origins", nil, "origins browsers may call the data plane from (exact, one * wildcard, or *); empty = any")
 }

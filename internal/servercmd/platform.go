@@ -161,6 +161,7 @@ type planesOptions struct {
 	cpAddr, dpAddr         string
 	regionSecret           string
 	cp                     controlplane.Config // the control plane's own settings
+	dp                     dataPlaneFlags
 	hf                     httpFlags
 	logger                 *slog.Logger
 }
@@ -193,6 +194,7 @@ func startPlanes(ctx context.Context, st *stack, o planesOptions) (*planes, erro
 	dp, err := dataplane.New(ctx, dataplane.Config{
 		Region: "local", DatabaseURL: o.databaseURL, DBMaxConns: o.dbMaxConns, ValkeyURL: o.valkeyURL,
 		RegionSecret: o.regionSecret, ControlPlaneURL: cpl.URL(), PublicURL: dpl.URL(),
+		MaxRecordBytes: o.dp.maxRecordBytes, CORSOrigins: o.dp.corsOrigins, KeyPrefix: o.cp.KeyPrefix,
 		Version: buildinfo.Version(), Logger: dpLog,
 	})
 	if err != nil {

@@ -94,8 +94,15 @@ type httpFlags struct {
 	logLevel          string
 }
 
-func (h *httpFlags) register(fs *pflag.FlagSet) {
-	fs.Int64Var(&h.maxBodyBytes, "max-body-bytes", httpserver.DefaultMaxBodyBytes, "largest request body accepted, in bytes; larger bodies get 413")
+// Request body caps: the control plane's bodies are small; the data plane's
+// largest is a batch of 1,000 records (16 MiB), plus room for its envelope.
+const (
+	controlPlaneMaxBody = httpserver.DefaultMaxBodyBytes
+	dataPlaneMaxBody    = 17 << 20
+)
+
+func (h *httpFlags) register(fs *pflag.FlagSet, maxBody int64) {
+	fs.Int64Var(&h.maxBodyBytes, "max-body-bytes", maxBody, "largest request body accepted, in bytes; larger bodies get 413")
 	fs.DurationVar(&h.readHeaderTimeout, "read-header-timeout", httpserver.DefaultReadHeaderTimeout, "time allowed to read a request's headers")
 	fs.DurationVar(&h.idleTimeout, "idle-timeout", httpserver.DefaultIdleTimeout, "keep-alive connections idle this long are closed")
 	fs.DurationVar(&h.shutdownTimeout, "shutdown-timeout", httpserver.DefaultShutdownTimeout, "on SIGINT/SIGTERM, time allowed for in-flight requests to finish")
@@ -106,7 +113,7 @@ func (h *httpFlags) register(fs *pflag.FlagSet) {
 // a command line.
 func defaultHTTPFlags() httpFlags {
 	var h httpFlags
-	h.register(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
+	h.register(pflag.NewFlagSet("defaults", pflag.ContinueOnError), dataPlaneMaxBody)
 	return h
 }
 

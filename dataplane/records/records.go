@@ -1,0 +1,240 @@
+// Package records reads and writes a collection's records: create, get,
+// update (partial), replace, delete, upsert, batches of up to 1,000
+// operations in one transaction, and queries with a filter, sort, keyset
+// cursor, field selection, count and one level of relation expansion.
+//
+// Every statement runs through tenantdb as the caller's tenant role, names
+// its table with the tenant's schema, binds every value as a parameter and
+// takes identifiers only from the collection's validated schema.
+//
+// # Values
+//
+// A record's fields arrive as JSON values (what structpb.Struct.AsMap and
+// encoding/json produce) and are checked against the field's type:
+//
+//	text, file  string (no NUL character)
+//	integer     a whole number within ±(2^53−1), so that JSON clients
+//	            never lose precision
+//	number      a finite number
+//	boolean     true or false
+//	timestamp   an RFC 3339 string; kept to the microsecond (finer digits
+//	            are truncated)
+//	json        any JSON value
+//	relation    the UUID of a record of the target collection; the foreign
+//	            key checks that it exists
+//	vector      an array of Dimensions finite numbers
+//
+// null clears a field (refused for a required one). A name that is not a
+// field of the collection is refused. Of the system fields, "id" may be
+// given on create and upsert (a UUID; one is made with UUIDv7 otherwise) and
+// must match the addressed record on update and replace; created_at,
+// updated_at and version are read-only and ignored when present, as is
+// "expand" when the collection has no such field, so that a record read
+// from the API can be written back as it is.
+//
+// A record's JSON may be at most Config.MaxRecordBytes (1 MiB by default);
+// a larger one is ErrTooLarge.
+//
+// Records come back as Record maps holding the Go values shared with package
+// filter: string (text, file, id, relation), int64 (integer, version),
+// float64, bool, time.Time in UTC (timestamp, created_at, updated_at), any
+// for json, []float32 for vector and nil for null.
+//
+// # Versions
+//
+// A record is at version 1 when created and every write adds one. Update,
+// replace and delete take an expected version: when it is not 0 and the
+// record is at another version, nothing is written and the error (ErrConflict)
+// says which version the record is at. Two writers that read the same
+// version cannot both succeed: the check is part of the UPDATE's WHERE, so
+// the second waits for the first's row lock and then no longer matches.
+//
+// # Batches
+//
+// A batch's operations are all checked first (nothing reaches the database
+// when one is malformed), then sent in one pipeline inside one transaction.
+// The first operation that fails decides the error, "ops[7]: …" with that
+// operation's Kind, and the transaction rolls back.
+//
+// # Queries
+//
+// Sorting puts nulls last ascending and first descending (PostgreSQL's
+// default, so plain btree indexes serve both directions): a null sorts as
+// if it were above every value. The id is always the final key, so the
+// order is total and keyset paging visits every matching record once.
+// A cursor is opaque base64url JSON of the last row's sort values and id
+// plus a hash of the collection, filter text and sort; it is refused with
+// any other query. Cursors are not signed: a forged one can only move
+// within the caller's own records.
+package records
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sovereign-backend/sovereign/dataplane/schema"
+	"github.com/sovereign-backend/sovereign/dataplane/tenantdb"
+)
+
+// DefaultMaxRecordBytes is the default limit on a record's JSON size: 1 MiB.
+const DefaultMaxRecordBytes = 1 << 20
+
+// Limits of batches and queries.
+const (
+	// MaxBatchOps is the most operations one Batch may carry.
+	MaxBatchOps = 1000
+	// DefaultLimit is a query's page size when none is given.
+	DefaultLimit = 50
+	// MaxLimit is the largest page size a query may ask for.
+	MaxLimit = 1000
+	// MaxSortFields is the most sort fields a query may give (the id,
+	// always the final tie-breaker, is not counted).
+	MaxSortFields = 8
+)
+
+// Config configures a Service.
+type Config struct {
+	// DB runs the tenant transactions. Required.
+	DB *tenantdb.DB
+	// Schema holds the collections. Required.
+	Schema *schema.Store
+	// MaxRecordBytes is the largest record accepted, measured as its JSON
+	// encoding in bytes. 0 means DefaultMaxRecordBytes (1 MiB).
+	MaxRecordBytes int
+}
+
+// Service reads and writes records. It is safe for concurrent use.
+type Service struct {
+	db       *tenantdb.DB
+	schema   *schema.Store
+	maxBytes int
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.DB == nil || cfg.Schema == nil {
+		return nil, errors.New("records: Config.DB and Config.Schema are required")
+	}
+	if cfg.MaxRecordBytes < 0 {
+		return nil, errors.New("records: Config.MaxRecordBytes must not be negative")
+	}
+	return &Service{db: cfg.DB, schema: cfg.Schema, maxBytes: cmp.Or(cfg.MaxRecordBytes, DefaultMaxRecordBytes)}, nil
+}
+
+// MaxRecordBytes is the record size limit in force.
+func (s *Service) MaxRecordBytes() int { return s.maxBytes }
+
+// Record is a record: its system fields and user fields by name, holding the
+// Go values listed in the package documentation. Expanded relations are
+// under "expand", a map from the relation field to the target Record or nil.
+type Record map[string]any
+
+// Kind says what went wrong with a request, so that the edge can pick its
+// error code.
+type Kind uint8
+
+// The kinds of Error.
+const (
+	// KindInvalid: the request is malformed (unknown field, wrong type,
+	// bad filter, sort, cursor or limit). InvalidArgument.
+	KindInvalid Kind = iota + 1
+	// KindNotFound: the collection or record does not exist. NotFound.
+	KindNotFound
+	// KindConflict: the record is not at the expected version, or the
+	// collection changed while the request ran; retrying after a fresh read
+	// may succeed. Aborted.
+	KindConflict
+	// KindExists: the id or a unique field's value is taken. AlreadyExists.
+	KindExists
+	// KindTooLarge: the record is over the size limit. ResourceExhausted.
+	KindTooLarge
+	// KindReferenced: the record cannot be deleted while records of
+	// another collection refer to it. FailedPrecondition.
+	KindReferenced
+)
+
+// Sentinels that errors.Is matches against an *Error of that Kind.
+var (
+	ErrInvalid    = errors.New("invalid argument")
+	ErrNotFound   = errors.New("not found")
+	ErrConflict   = errors.New("version conflict")
+	ErrExists     = errors.New("already exists")
+	ErrTooLarge   = errors.New("record too large")
+	ErrReferenced = errors.New("record is referenced")
+)
+
+// Error is an error a client can act on; its message names the field, the
+// operation or the limit at fault.
+type Error struct {
+	Kind Kind
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrNotFound) and the like work.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrInvalid:
+		return e.Kind == KindInvalid
+	case ErrNotFound:
+		return e.Kind == KindNotFound
+	case ErrConflict:
+		return e.Kind == KindConflict
+	case ErrExists:
+		return e.Kind == KindExists
+	case ErrTooLarge:
+		return e.Kind == KindTooLarge
+	case ErrReferenced:
+		return e.Kind == KindReferenced
+	}
+	return false
+}
+
+func invalidf(format string, args ...any) error {
+	return &Error{Kind: KindInvalid, Msg: fmt.Sprintf(format, args...)}
+}
+
+// collection loads the collection called name for id.
+func (s *Service) collection(ctx context.Context, id tenantdb.Identity, name string) (*schema.Collection, error) {
+	if name == "" {
+		return nil, invalidf("collection: required")
+	}
+	c, err := s.schema.Get(ctx, id, name)
+	var ie *schema.InputError
+	if errors.As(err, &ie) {
+		return nil, invalidf("collection: %s", ie.Reason)
+	}
+	if errors.Is(err, schema.ErrNotFound) {
+		return nil, &Error{Kind: KindNotFound, Msg: fmt.Sprintf("collection %q not found", name)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("records: load collection %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// collections caches collections for the span of one request (a batch names
+// the same few many times).
+type collections struct {
+	s  *Service
+	id tenantdb.Identity
+	m  map[string]*schema.Collection
+}
+
+func (c *collections) get(ctx context.Context, name string) (*schema.Collection, error) {
+	if col, ok := c.m[name]; ok {
+		return col, nil
+	}
+	col, err := c.s.collection(ctx, c.id, name)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*schema.Collection{}
+	}
+	c.m[name] = col
+	return col, nil
+}

@@ -39,6 +39,16 @@ type Identity struct {
 	Role string
 	// UserID is the signed-in end user's id, or "".
 	UserID string
+	// AuthRole is what access rules see as auth.role: "service", "anon",
+	// or the user's tenant-defined role ("authenticated" by default).
+	// Empty means Role.
+	AuthRole string
+	// AAL is the user's authenticator assurance level, "aal1" or "aal2";
+	// "" without a user.
+	AAL string
+	// Claims is the user's access-token claims as a JSON object; "" means
+	// {}.
+	Claims string
 	// KeyID is the API key's id.
 	KeyID string
 }
@@ -76,9 +86,12 @@ type TxOptions struct {
 	ReadOnly bool
 }
 
+// setup switches to the tenant's role and records the caller for the
+// tables' policies, which read these settings with current_setting(…, true).
 const setup = `SELECT set_config('role', $1, true), set_config('search_path', $2, true),
 	set_config('sovereign.role', $3, true), set_config('sovereign.uid', $4, true),
-	set_config('sovereign.key_id', $5, true)`
+	set_config('sovereign.key_id', $5, true), set_config('sovereign.auth_role', $6, true),
+	set_config('sovereign.aal', $7, true), set_config('sovereign.claims', $8, true)`
 
 func (id Identity) check() error {
 	if !validRef.MatchString(id.TenantRef) {
@@ -99,7 +112,15 @@ func (id Identity) queueSetup(b *pgx.Batch, opts TxOptions) {
 		b.Queue("BEGIN")
 	}
 	schema := Schema(id.TenantRef)
-	b.Queue(setup, schema, pgx.Identifier{schema}.Sanitize(), id.Role, id.UserID, id.KeyID)
+	authRole := id.AuthRole
+	if authRole == "" {
+		authRole = id.Role
+	}
+	claims := id.Claims
+	if claims == "" {
+		claims = "{}"
+	}
+	b.Queue(setup, schema, pgx.Identifier{schema}.Sanitize(), id.Role, id.UserID, id.KeyID, authRole, id.AAL, claims)
 }
 
 // Tx runs fn in one transaction for id and commits when fn returns nil;

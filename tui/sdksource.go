@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,9 @@ type SDKSource struct {
 	// APIURL and DataURL label the planes in snapshots; they do not choose
 	// where the clients connect.
 	APIURL, DataURL string
+	// PageSize is how many projects each list request asks for, 1 to 100;
+	// 0 means 100.
+	PageSize int
 
 	mgmt *sovereign.ManagementClient
 	data *sovereign.Client
@@ -110,7 +114,7 @@ func (s *SDKSource) projects(ctx context.Context) ([]Project, error) {
 		first  error
 	)
 	for _, org := range orgs {
-		for p, err := range s.mgmt.Projects(ctx, sovereign.ListProjectsParams{OrganizationID: org.ID, PageSize: 100}) {
+		for p, err := range s.mgmt.Projects(ctx, sovereign.ListProjectsParams{OrganizationID: org.ID, PageSize: cmp.Or(s.PageSize, 100)}) {
 			if err != nil {
 				if first == nil {
 					first = err

@@ -2,122 +2,65 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	controlplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/controlplane/v1"
-	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/controlplane/v1/controlplanev1connect"
-	dataplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1"
-	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1/dataplanev1connect"
+	"github.com/sovereign-backend/sovereign/internal/platformtest"
+	"github.com/sovereign-backend/sovereign/internal/testenv"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
 
-// The SDKSource tests answer the SDK from the wire contract's own
-// handlers, to pin down how SDKSource maps answers and failures; the whole
-// path against a running platform is the end-to-end tests' job.
+// The SDKSource tests ask the real platform (both planes in process, on a
+// database of their own) and check how SDKSource maps its answers and its
+// failures.
 
-const goodToken = "sov_pat_good"
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-// authed fails with Unauthenticated unless the request carries goodToken.
-func authed(h http.Header) error {
-	if h.Get("Authorization") != "Bearer "+goodToken {
-		return connect.NewError(connect.CodeUnauthenticated, nil)
-	}
-	return nil
-}
+const password = "correct-horse-battery-staple"
 
-type fakeControlPlane struct {
-	controlplanev1connect.UnimplementedStatusServiceHandler
-	controlplanev1connect.UnimplementedRegionServiceHandler
-	controlplanev1connect.UnimplementedOrganizationServiceHandler
-	controlplanev1connect.UnimplementedProjectServiceHandler
-}
-
-func (fakeControlPlane) GetStatus(context.Context, *connect.Request[controlplanev1.GetStatusRequest]) (*connect.Response[controlplanev1.GetStatusResponse], error) {
-	return connect.NewResponse(&controlplanev1.GetStatusResponse{
-		Version: "v1.2.3", Ready: true, StartedAt: timestamppb.New(t0.Add(-time.Hour)),
-		Checks: []*controlplanev1.DependencyCheck{{Name: "postgres", Ok: true, LatencyMicros: 1500}},
-	}), nil
-}
-
-func (fakeControlPlane) ListRegions(_ context.Context, r *connect.Request[controlplanev1.ListRegionsRequest]) (*connect.Response[controlplanev1.ListRegionsResponse], error) {
-	if err := authed(r.Header()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&controlplanev1.ListRegionsResponse{Regions: []*controlplanev1.Region{
-		{Name: "local", PublicUrl: "http://dp", Healthy: true, LastHeartbeatAt: timestamppb.New(t0.Add(-3 * time.Second))},
-	}}), nil
-}
-
-func (fakeControlPlane) ListOrganizations(_ context.Context, r *connect.Request[controlplanev1.ListOrganizationsRequest]) (*connect.Response[controlplanev1.ListOrganizationsResponse], error) {
-	if err := authed(r.Header()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&controlplanev1.ListOrganizationsResponse{Organizations: []*controlplanev1.Organization{
-		{Id: "o1", Name: "acme"}, {Id: "o2", Name: "side"},
-	}}), nil
-}
-
-// ListProjects lists o1's two projects on two pages and refuses o2's.
-func (fakeControlPlane) ListProjects(_ context.Context, r *connect.Request[controlplanev1.ListProjectsRequest]) (*connect.Response[controlplanev1.ListProjectsResponse], error) {
-	if err := authed(r.Header()); err != nil {
-		return nil, err
-	}
-	if r.Msg.GetOrganizationId() != "o1" {
-		return nil, connect.NewError(connect.CodePermissionDenied, nil)
-	}
-	if r.Msg.GetPageToken() == "" {
-		return connect.NewResponse(&controlplanev1.ListProjectsResponse{NextPageToken: "2", Projects: []*controlplanev1.Project{{
-			Id: "p2", Ref: "mnopqrstuvwx", OrganizationId: "o1", Name: "blog", Region: "local",
-			State: controlplanev1.ProjectState_PROJECT_STATE_PROVISIONING, CreatedAt: timestamppb.New(t0), LastError: "region down",
-		}}}), nil
-	}
-	return connect.NewResponse(&controlplanev1.ListProjectsResponse{Projects: []*controlplanev1.Project{{
-		Id: "p1", Ref: "abcdefghijkl", OrganizationId: "o1", Name: "shop", Region: "local",
-		State: controlplanev1.ProjectState_PROJECT_STATE_ACTIVE, CreatedAt: timestamppb.New(t0.Add(-time.Hour)),
-	}}}), nil
-}
-
-type fakeDataPlane struct {
-	dataplanev1connect.UnimplementedStatusServiceHandler
-}
-
-func (fakeDataPlane) GetStatus(context.Context, *connect.Request[dataplanev1.GetStatusRequest]) (*connect.Response[dataplanev1.GetStatusResponse], error) {
-	return connect.NewResponse(&dataplanev1.GetStatusResponse{
-		Version: "v1.2.3", Region: "local", Ready: false, StartedAt: timestamppb.New(t0),
-		Checks: []*dataplanev1.DependencyCheck{{Name: "valkey", Ok: false, Reason: "timeout", LatencyMicros: 500000}},
-	}), nil
-}
-
-func startControlPlane(t *testing.T) string {
+// account signs a new account up and returns a client signed in as it.
+func account(t *testing.T, p *platformtest.Platform) (*sovereign.ManagementClient, string) {
 	t.Helper()
-	mux := http.NewServeMux()
-	cp := fakeControlPlane{}
-	mux.Handle(controlplanev1connect.NewStatusServiceHandler(cp))
-	mux.Handle(controlplanev1connect.NewRegionServiceHandler(cp))
-	mux.Handle(controlplanev1connect.NewOrganizationServiceHandler(cp))
-	mux.Handle(controlplanev1connect.NewProjectServiceHandler(cp))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	email := fmt.Sprintf("tui-%d@example.com", time.Now().UnixNano())
+	sess, err := sovereign.NewManagementClient(p.APIURL).Signup(t.Context(), email, password)
+	if err != nil {
+		t.Fatalf("signup: %v", err)
+	}
+	return sovereign.NewManagementClient(p.APIURL, sovereign.WithToken(sess.AccessToken)), sess.AccessToken
 }
 
-func startDataPlane(t *testing.T) string {
+// project creates a project in region local and waits until it is active.
+func project(t *testing.T, mc *sovereign.ManagementClient, orgID, name string) *sovereign.Project {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.Handle(dataplanev1connect.NewStatusServiceHandler(fakeDataPlane{}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	pr, err := mc.CreateProject(ctx, sovereign.CreateProjectParams{OrganizationID: orgID, Name: name, Region: "local"})
+	if err == nil {
+		pr, err = mc.WaitProjectActive(ctx, pr.ID)
+	}
+	if err != nil {
+		t.Fatalf("project %s: %v", name, err)
+	}
+	return pr
 }
 
-// deadURL is the URL of a server that has gone.
+func organization(t *testing.T, mc *sovereign.ManagementClient, name string) *sovereign.Organization {
+	t.Helper()
+	o, err := mc.CreateOrganization(t.Context(), name)
+	if err != nil {
+		t.Fatalf("organization %s: %v", name, err)
+	}
+	return o
+}
+
+// deadURL is the URL of a server that has gone: nothing listens on its
+// port.
 func deadURL(t *testing.T) string {
 	t.Helper()
 	srv := httptest.NewServer(http.NotFoundHandler())
@@ -125,8 +68,8 @@ func deadURL(t *testing.T) string {
 	return srv.URL
 }
 
-func newSource(apiURL, dataURL, token string) *SDKSource {
-	opts := []sovereign.Option{sovereign.WithRetries(0)}
+func newSource(apiURL, dataURL, token string, opts ...sovereign.Option) *SDKSource {
+	opts = append(opts, sovereign.WithRetries(0))
 	if token != "" {
 		opts = append(opts, sovereign.WithToken(token))
 	}
@@ -135,33 +78,75 @@ func newSource(apiURL, dataURL, token string) *SDKSource {
 	return src
 }
 
+// afterOrgs passes every request on to the platform, counts the
+// ListProjects calls, and runs then once, right after the first
+// ListOrganizations has been answered: the platform changes between
+// SDKSource's two steps, as it may any time in real life.
+type afterOrgs struct {
+	then         func()
+	once         sync.Once
+	listProjects atomic.Int32
+}
+
+func (a *afterOrgs) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/ListOrganizations"):
+		a.once.Do(a.then)
+	case strings.HasSuffix(r.URL.Path, "/ListProjects"):
+		a.listProjects.Add(1)
+	}
+	return resp, err
+}
+
 func TestSDKSourceLoggedIn(t *testing.T) {
 	t.Parallel()
-	api, data := startControlPlane(t), startDataPlane(t)
-	snap, err := newSource(api, data, goodToken).Fetch(t.Context())
+	p := platformtest.Start(t, platformtest.Options{})
+	mc, token := account(t, p)
+	acme := organization(t, mc, "acme")
+	shop := project(t, mc, acme.ID, "shop")
+	blog := project(t, mc, acme.ID, "blog")
+	side := organization(t, mc, "side")
+
+	// side is deleted once SDKSource has listed it, so that listing its
+	// projects fails while acme's succeed.
+	hook := &afterOrgs{then: func() {
+		if err := mc.DeleteOrganization(context.Background(), side.ID); err != nil {
+			t.Errorf("delete organization side: %v", err)
+		}
+	}}
+	src := newSource(p.APIURL, p.DataURL, token, sovereign.WithHTTPClient(&http.Client{Transport: hook}))
+	src.PageSize = 1 // acme's two projects come on two pages
+	before := time.Now()
+	snap, err := src.Fetch(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	cp, dp := snap.ControlPlane, snap.DataPlane
-	if cp.URL != api || !cp.Reachable || !cp.Ready || cp.Version != "v1.2.3" || !cp.StartedAt.Equal(t0.Add(-time.Hour)) ||
-		len(cp.Checks) != 1 || cp.Checks[0] != (Check{Name: "postgres", OK: true, Latency: 1500 * time.Microsecond}) {
+	if cp.URL != p.APIURL || !cp.Reachable || !cp.Ready || cp.Version != "devel" || cp.StartedAt.IsZero() || cp.StartedAt.After(before) ||
+		cp.Region != "" || cp.Error != "" || !hasCheck(cp.Checks, "postgres") {
 		t.Errorf("control plane: %+v", cp)
 	}
-	if dp.URL != data || !dp.Reachable || dp.Ready || dp.Region != "local" ||
-		len(dp.Checks) != 1 || dp.Checks[0] != (Check{Name: "valkey", Reason: "timeout", Latency: 500 * time.Millisecond}) {
+	if dp.URL != p.DataURL || !dp.Reachable || !dp.Ready || dp.Version != "devel" || dp.Region != "local" || dp.StartedAt.IsZero() ||
+		dp.Error != "" || !hasCheck(dp.Checks, "postgres") {
 		t.Errorf("data plane: %+v", dp)
 	}
-	if snap.NotLoggedIn || snap.RegionsError != "" || len(snap.Regions) != 1 ||
-		snap.Regions[0] != (Region{Name: "local", URL: "http://dp", Healthy: true, LastHeartbeat: t0.Add(-3 * time.Second)}) {
-		t.Errorf("regions: %+v (%q)", snap.Regions, snap.RegionsError)
+	if snap.NotLoggedIn || snap.RegionsError != "" || len(snap.Regions) != 1 {
+		t.Fatalf("regions: %+v (%q)", snap.Regions, snap.RegionsError)
 	}
-	// o1's projects, from both pages; o2's refusal named but not fatal.
+	if r := snap.Regions[0]; r.Name != "local" || r.URL != p.DataURL || !r.Healthy || time.Since(r.LastHeartbeat) > time.Minute {
+		t.Errorf("region: %+v", r)
+	}
+
+	// acme's projects, newest first, from both pages; side's failure named
+	// but not fatal.
 	want := []Project{
-		{ID: "p2", Name: "blog", Ref: "mnopqrstuvwx", OrgID: "o1", OrgName: "acme", Region: "local", State: StateProvisioning, CreatedAt: t0, LastError: "region down"},
-		{ID: "p1", Name: "shop", Ref: "abcdefghijkl", OrgID: "o1", OrgName: "acme", Region: "local", State: StateActive, CreatedAt: t0.Add(-time.Hour)},
+		{ID: blog.ID, Name: "blog", Ref: blog.Ref, OrgID: acme.ID, OrgName: "acme", Region: "local", State: StateActive, CreatedAt: blog.CreatedAt},
+		{ID: shop.ID, Name: "shop", Ref: shop.Ref, OrgID: acme.ID, OrgName: "acme", Region: "local", State: StateActive, CreatedAt: shop.CreatedAt},
 	}
 	if len(snap.Projects) != len(want) {
-		t.Fatalf("projects: %+v", snap.Projects)
+		t.Fatalf("projects: %+v (%q)", snap.Projects, snap.ProjectsError)
 	}
 	for i := range want {
 		got := snap.Projects[i]
@@ -173,42 +158,81 @@ func TestSDKSourceLoggedIn(t *testing.T) {
 			t.Errorf("project %d: %+v, want %+v", i, got, want[i])
 		}
 	}
-	if !strings.Contains(snap.ProjectsError, "side") || !strings.Contains(snap.ProjectsError, "permission_denied") {
+	if n := hook.listProjects.Load(); n != 3 {
+		t.Errorf("%d ListProjects calls, want 3 (acme's two pages, side's refusal)", n)
+	}
+	if !strings.Contains(snap.ProjectsError, "list projects of side") || !strings.Contains(snap.ProjectsError, "not_found") {
 		t.Errorf("projects error: %q", snap.ProjectsError)
 	}
 }
 
+func hasCheck(checks []Check, name string) bool {
+	for _, c := range checks {
+		if c.Name == name {
+			return c.OK && c.Latency > 0 && c.Reason == ""
+		}
+	}
+	return false
+}
+
 func TestSDKSourceNotLoggedIn(t *testing.T) {
 	t.Parallel()
-	for _, token := range []string{"", "sov_pat_revoked"} {
-		snap, err := newSource(startControlPlane(t), startDataPlane(t), token).Fetch(t.Context())
+	p := platformtest.Start(t, platformtest.Options{})
+	mc, _ := account(t, p)
+	pat, secret, err := mc.CreateToken(t.Context(), "monitor", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.RevokeToken(t.Context(), pat.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, token := range []string{"", secret} {
+		snap, err := newSource(p.APIURL, p.DataURL, token).Fetch(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !snap.NotLoggedIn || snap.Regions != nil || snap.Projects != nil || snap.RegionsError != "" || snap.ProjectsError != "" {
 			t.Errorf("token %q: %+v", token, snap)
 		}
-		if !snap.ControlPlane.Ready {
-			t.Errorf("token %q: status needs no credentials: %+v", token, snap.ControlPlane)
+		if !snap.ControlPlane.Ready || !snap.DataPlane.Ready {
+			t.Errorf("token %q: status needs no credentials: %+v", token, snap)
 		}
 	}
 }
 
 func TestSDKSourcePlaneDown(t *testing.T) {
 	t.Parallel()
+	p := platformtest.Start(t, platformtest.Options{})
+	_, token := account(t, p)
+
+	// The data plane is not where the source looks.
 	dead := deadURL(t)
-	snap, err := newSource(startControlPlane(t), dead, goodToken).Fetch(t.Context())
+	snap, err := newSource(p.APIURL, dead, token).Fetch(t.Context())
 	if err != nil {
 		t.Fatalf("one plane down failed the fetch: %v", err)
 	}
 	if dp := snap.DataPlane; dp.Reachable || dp.URL != dead || !strings.Contains(dp.Error, "unavailable") {
 		t.Errorf("data plane: %+v", dp)
 	}
-	if !snap.ControlPlane.Reachable || len(snap.Regions) != 1 {
+	if !snap.ControlPlane.Reachable || len(snap.Regions) != 1 || snap.NotLoggedIn {
 		t.Errorf("the control plane's part is missing: %+v", snap)
 	}
 
-	if _, err := newSource(deadURL(t), dead, goodToken).Fetch(t.Context()); err == nil ||
+	// The control plane stops; the data plane keeps serving.
+	p.StopControlPlane()
+	snap, err = newSource(p.APIURL, p.DataURL, token).Fetch(t.Context())
+	if err != nil {
+		t.Fatalf("one plane down failed the fetch: %v", err)
+	}
+	if cp := snap.ControlPlane; cp.Reachable || cp.URL != p.APIURL || !strings.Contains(cp.Error, "unavailable") {
+		t.Errorf("control plane: %+v", cp)
+	}
+	if !snap.DataPlane.Reachable || !snap.DataPlane.Ready || snap.NotLoggedIn || snap.Regions != nil ||
+		!strings.Contains(snap.RegionsError, "unavailable") || !strings.Contains(snap.ProjectsError, "unavailable") {
+		t.Errorf("with the control plane down: %+v", snap)
+	}
+
+	if _, err := newSource(p.APIURL, dead, token).Fetch(t.Context()); err == nil ||
 		!strings.Contains(err.Error(), "neither plane answers") {
 		t.Errorf("both planes down: %v", err)
 	}

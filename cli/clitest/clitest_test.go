@@ -1,13 +1,20 @@
-// Package clitest runs `sov` end to end against a running platform: the
-// README quickstart's CLI steps, as testscript scripts in testdata. The
-// platform's URLs come from SOVEREIGN_TEST_API_URL and
-// SOVEREIGN_TEST_DATA_URL, which `make test` sets.
+// Package clitest runs the `sov` binary end to end against a running
+// platform, as testscript scripts in testdata: quickstart.txtar is the
+// README's Quickstart, step by step; the others cover the rest of the
+// everyday commands.
+//
+// The platform is the one at SOVEREIGN_TEST_API_URL and
+// SOVEREIGN_TEST_DATA_URL when both are set (`make test` starts one and sets
+// them); otherwise the test starts one in process (internal/platformtest).
 package clitest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,38 +23,101 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/sovereign-backend/sovereign/cli/root"
+	"github.com/sovereign-backend/sovereign/internal/platformtest"
+	"github.com/sovereign-backend/sovereign/internal/testenv"
+	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
 
-// TestMain makes this test binary double as `sov` for the scripts.
+// Environment variables naming a running platform.
+const (
+	EnvAPIURL  = "SOVEREIGN_TEST_API_URL"
+	EnvDataURL = "SOVEREIGN_TEST_DATA_URL"
+)
+
+// TestMain makes this test binary double as `sov` for the scripts: run under
+// that name (see sovOnPath), it is the CLI.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"sov": func() { os.Exit(root.Main()) },
-	})
+	if filepath.Base(os.Args[0]) == "sov" {
+		os.Exit(root.Main())
+	}
+	testenv.Main(m)
 }
 
-func TestQuickstart(t *testing.T) {
-	apiURL, dataURL := os.Getenv("SOVEREIGN_TEST_API_URL"), os.Getenv("SOVEREIGN_TEST_DATA_URL")
-	if apiURL == "" || dataURL == "" {
-		t.Fatal("cli/clitest runs `sov` against a running platform, and SOVEREIGN_TEST_API_URL and SOVEREIGN_TEST_DATA_URL are not both set.\n" +
-			"Run it with `make test`, which starts a platform and sets both, or start one with `make dev` and run\n" +
-			"  SOVEREIGN_TEST_API_URL=http://127.0.0.1:7070 SOVEREIGN_TEST_DATA_URL=http://127.0.0.1:7071 go test ./cli/clitest/")
+// platform returns the control and data plane URLs of the platform the
+// scripts run against.
+func platform(t *testing.T) (apiURL, dataURL string) {
+	apiURL, dataURL = os.Getenv(EnvAPIURL), os.Getenv(EnvDataURL)
+	switch {
+	case apiURL != "" && dataURL != "":
+		return apiURL, dataURL
+	case apiURL != "" || dataURL != "":
+		t.Fatalf("set both %s and %s to run against a running platform, or neither to start one in process", EnvAPIURL, EnvDataURL)
 	}
+	p := platformtest.Start(t, platformtest.Options{})
+	return p.APIURL, p.DataURL
+}
+
+// sovOnPath returns a directory holding `sov`: a link to this test binary,
+// which TestMain turns into the CLI.
+func sovOnPath(t *testing.T) string {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(exe, filepath.Join(dir, "sov")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestScripts(t *testing.T) {
+	apiURL, dataURL := platform(t)
+	bin := sovOnPath(t)
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata",
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
 		Setup: func(e *testscript.Env) error {
-			e.Setenv("SOV_API_URL", apiURL)
-			e.Setenv("SOV_DATA_URL", dataURL)
+			e.Setenv("PATH", bin+string(os.PathListSeparator)+e.Getenv("PATH"))
+			e.Setenv("API_URL", apiURL)
+			e.Setenv("DATA_URL", dataURL)
 			e.Setenv("SOV_CONFIG_DIR", e.WorkDir+"/config")
-			e.Setenv("SOV_PROFILE", "")
-			// A fresh account for every run of every script.
+			// A fresh email for every run of every script, for signing up.
 			e.Setenv("EMAIL", fmt.Sprintf("cli-%d@example.com", time.Now().UnixNano()))
+			// What `make dev` prints for its local account: a personal
+			// access token to log in with.
+			email, token, err := devLogin(apiURL)
+			if err != nil {
+				return err
+			}
+			e.Setenv("DEV_EMAIL", email)
+			e.Setenv("TOKEN", token)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"jsonget": jsonget,
-			"perm":    perm,
+			"jsonget":  jsonget,
+			"submatch": submatch,
+			"perm":     perm,
 		},
 	})
+}
+
+// devLogin signs a new account up and gives it a personal access token,
+// as `sovereign dev` does for its local account.
+func devLogin(apiURL string) (email, token string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	email = fmt.Sprintf("dev-%d@example.com", time.Now().UnixNano())
+	sess, err := sovereign.NewManagementClient(apiURL).Signup(ctx, email, "correct-horse-battery-staple")
+	if err != nil {
+		return "", "", fmt.Errorf("sign the dev account up: %w", err)
+	}
+	mc := sovereign.NewManagementClient(apiURL, sovereign.WithToken(sess.AccessToken))
+	_, token, err = mc.CreateToken(ctx, "sovereign dev", 0)
+	if err != nil {
+		return "", "", fmt.Errorf("make the dev token: %w", err)
+	}
+	return email, token, nil
 }
 
 // jsonget FILE FIELD VAR sets $VAR to the string FIELD of the JSON object in
@@ -80,6 +150,27 @@ func jsonget(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s of %s is %v, not a string", args[1], args[0], v)
 	}
 	ts.Setenv(args[2], s)
+}
+
+// submatch FILE REGEXP VAR sets $VAR to the first group of REGEXP's first
+// match in FILE (stdout for the last command's output). REGEXP is in
+// multi-line mode, like stdout's: ^ and $ match at line ends.
+func submatch(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: submatch FILE REGEXP VAR")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	if err != nil {
+		ts.Fatalf("submatch: %v", err)
+	}
+	if re.NumSubexp() < 1 {
+		ts.Fatalf("submatch: %q has no group", args[1])
+	}
+	m := re.FindStringSubmatch(ts.ReadFile(args[0]))
+	if m == nil || m[1] == "" {
+		ts.Fatalf("no match for %q in %s", args[1], args[0])
+	}
+	ts.Setenv(args[2], m[1])
 }
 
 // perm FILE MODE checks FILE's permission bits (octal).

@@ -11,16 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/sovereign-backend/sovereign/cli/credentials"
 	"github.com/sovereign-backend/sovereign/cli/factory"
-	controlplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/controlplane/v1"
-	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/controlplane/v1/controlplanev1connect"
+	"github.com/sovereign-backend/sovereign/internal/platformtest"
+	"github.com/sovereign-backend/sovereign/internal/testenv"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 	"github.com/sovereign-backend/sovereign/tui"
 )
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 var t0 = time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 
@@ -211,44 +210,21 @@ func TestFlags(t *testing.T) {
 	}
 }
 
-// fakeControlPlane answers status to anyone, and regions and organizations
-// (none) to the bearer of token.
-type fakeControlPlane struct {
-	controlplanev1connect.UnimplementedStatusServiceHandler
-	controlplanev1connect.UnimplementedRegionServiceHandler
-	controlplanev1connect.UnimplementedOrganizationServiceHandler
-	token string
-}
-
-func (fakeControlPlane) GetStatus(context.Context, *connect.Request[controlplanev1.GetStatusRequest]) (*connect.Response[controlplanev1.GetStatusResponse], error) {
-	return connect.NewResponse(&controlplanev1.GetStatusResponse{Version: "v9", Ready: true, StartedAt: timestamppb.New(t0)}), nil
-}
-
-func (cp fakeControlPlane) ListRegions(_ context.Context, r *connect.Request[controlplanev1.ListRegionsRequest]) (*connect.Response[controlplanev1.ListRegionsResponse], error) {
-	if r.Header().Get("Authorization") != "Bearer "+cp.token {
-		return nil, connect.NewError(connect.CodeUnauthenticated, nil)
-	}
-	return connect.NewResponse(&controlplanev1.ListRegionsResponse{Regions: []*controlplanev1.Region{{Name: "local", Healthy: true}}}), nil
-}
-
-func (cp fakeControlPlane) ListOrganizations(_ context.Context, r *connect.Request[controlplanev1.ListOrganizationsRequest]) (*connect.Response[controlplanev1.ListOrganizationsResponse], error) {
-	if r.Header().Get("Authorization") != "Bearer "+cp.token {
-		return nil, connect.NewError(connect.CodeUnauthenticated, nil)
-	}
-	return connect.NewResponse(&controlplanev1.ListOrganizationsResponse{}), nil
-}
-
-// TestOnceUsesProfile runs the real command against a fake control plane:
+// TestOnceUsesProfile runs the real command against the real platform:
 // with the profile's token it lists regions; without a login it still
-// shows the planes and says it is not logged in.
+// shows the planes and says it is not logged in. The data plane's URL
+// points at a closed port.
 func TestOnceUsesProfile(t *testing.T) {
-	cp := fakeControlPlane{token: "sov_pat_monitor"}
-	mux := http.NewServeMux()
-	mux.Handle(controlplanev1connect.NewStatusServiceHandler(cp))
-	mux.Handle(controlplanev1connect.NewRegionServiceHandler(cp))
-	mux.Handle(controlplanev1connect.NewOrganizationServiceHandler(cp))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	p := platformtest.Start(t, platformtest.Options{})
+	anon := sovereign.NewManagementClient(p.APIURL)
+	sess, err := anon.Signup(t.Context(), "monitor@example.com", "correct-horse-battery-staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pat, err := sovereign.NewManagementClient(p.APIURL, sovereign.WithToken(sess.AccessToken)).CreateToken(t.Context(), "monitor", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gone := httptest.NewServer(http.NotFoundHandler())
 	gone.Close()
 
@@ -258,7 +234,7 @@ func TestOnceUsesProfile(t *testing.T) {
 		notLoggedIn bool
 		regions     int
 	}{
-		{"logged in", &credentials.Profile{Token: cp.token}, false, 1},
+		{"logged in", &credentials.Profile{Token: pat}, false, 1},
 		{"no login", nil, true, 0},
 	} {
 		dir := t.TempDir()
@@ -274,7 +250,7 @@ func TestOnceUsesProfile(t *testing.T) {
 		var out bytes.Buffer
 		f := &factory.Factory{
 			IO:     &factory.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &bytes.Buffer{}},
-			APIURL: srv.URL, DataURL: gone.URL, Profile: credentials.DefaultProfile,
+			APIURL: p.APIURL, DataURL: gone.URL, Profile: credentials.DefaultProfile,
 			ConfigDir: func() (string, error) { return dir, nil },
 			Now:       func() time.Time { return t0 }, ClientOptions: []sovereign.Option{sovereign.WithRetries(0)},
 		}
@@ -297,7 +273,7 @@ func TestOnceUsesProfile(t *testing.T) {
 		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 			t.Fatalf("%s: %v\n%s", tc.name, err, out.String())
 		}
-		if got.ControlPlane.Version != "v9" || got.DataPlane.Reachable || got.NotLoggedIn != tc.notLoggedIn ||
+		if got.ControlPlane.Version != "devel" || got.DataPlane.Reachable || got.NotLoggedIn != tc.notLoggedIn ||
 			len(got.Regions) != tc.regions || got.RegionsError != "" {
 			t.Errorf("%s: %+v", tc.name, got)
 		}

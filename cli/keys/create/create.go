@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sovereign-backend/sovereign/cli/factory"
+	"github.com/sovereign-backend/sovereign/cli/projectarg"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
 
@@ -17,7 +18,7 @@ type Options struct {
 	IO *factory.IOStreams
 	// Client returns a client signed in as the profile.
 	Client func() (*sovereign.ManagementClient, error)
-	// Project is the project's ref or id.
+	// Project is the project's ref, id or name.
 	Project string
 	Name    string
 	Kind    string
@@ -65,7 +66,7 @@ The key is shown only once. In a pipe, only the key is printed:
 			return Run(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Project, "project", "p", "", "project ref or id (required)")
+	cmd.Flags().StringVarP(&opts.Project, "project", "p", "", projectarg.Usage)
 	cmd.Flags().StringVar(&opts.Kind, "kind", string(sovereign.KeySecret), "secret or publishable")
 	cmd.Flags().StringVar(&opts.Name, "name", "", "a name to tell the key apart (default: its kind)")
 	cmd.Flags().DurationVar(&opts.TTL, "ttl", 0, "lifetime, e.g. 720h (default: does not expire)")
@@ -79,7 +80,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	p, err := mc.GetProject(ctx, opts.Project)
+	p, err := projectarg.Resolve(ctx, mc, opts.Project)
 	if err != nil {
 		return err
 	}

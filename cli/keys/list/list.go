@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sovereign-backend/sovereign/cli/factory"
+	"github.com/sovereign-backend/sovereign/cli/projectarg"
 	"github.com/sovereign-backend/sovereign/cli/tableprinter"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
@@ -18,7 +19,7 @@ type Options struct {
 	// Client returns a client signed in as the profile.
 	Client func() (*sovereign.ManagementClient, error)
 	Now    func() time.Time
-	// Project is the project's ref or id.
+	// Project is the project's ref, id or name.
 	Project string
 	All     bool
 	JSON    bool
@@ -42,7 +43,7 @@ func NewCmdList(f *factory.Factory, runF func(context.Context, *Options) error) 
 			return Run(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Project, "project", "p", "", "project ref or id (required)")
+	cmd.Flags().StringVarP(&opts.Project, "project", "p", "", projectarg.Usage)
 	cmd.Flags().BoolVarP(&opts.All, "all", "a", false, "include revoked keys")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
@@ -55,7 +56,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	p, err := mc.GetProject(ctx, opts.Project)
+	p, err := projectarg.Resolve(ctx, mc, opts.Project)
 	if err != nil {
 		return err
 	}

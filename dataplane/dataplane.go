@@ -35,6 +35,7 @@ import (
 	"github.com/sovereign-backend/sovereign/internal/httpserver"
 	"github.com/sovereign-backend/sovereign/internal/idempotency"
 	"github.com/sovereign-backend/sovereign/internal/migrate"
+	dataplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1"
 	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1/dataplanev1connect"
 )
 
@@ -180,7 +181,7 @@ func (p *Plane) build(ctx context.Context) error {
 	// Tenant-facing services authenticate with the project's API key.
 	keyOpts := connect.WithInterceptors(keyauth.NewInterceptor(keys))
 	api.Handle(dataplanev1connect.NewProjectServiceHandler(keyauth.NewProjectHandler(cfg.Region), keyOpts))
-	collectionsH := schemarpc.NewHandler(collections)
+	collectionsH := idempotentCollections{schemarpc.NewHandler(collections), idem}
 	recordsH := records.NewHandler(recordSvc, idem)
 	api.Handle(dataplanev1connect.NewCollectionServiceHandler(collectionsH, keyOpts))
 	api.Handle(dataplanev1connect.NewRecordServiceHandler(recordsH, keyOpts, connect.WithReadMaxBytes(int(rest.DefaultMaxBatchBytes))))
@@ -214,4 +215,19 @@ func (p *Plane) Close() {
 		p.wg.Wait()
 	}
 	p.backends.Close()
+}
+
+// idempotentCollections lets CreateCollection honour Idempotency-Key, as the
+// records' writes do, so the SDK can retry it safely.
+type idempotentCollections struct {
+	dataplanev1connect.CollectionServiceHandler
+	store *idempotency.Store
+}
+
+func (h idempotentCollections) CreateCollection(ctx context.Context, req *connect.Request[dataplanev1.CreateCollectionRequest]) (*connect.Response[dataplanev1.CreateCollectionResponse], error) {
+	scope := "anonymous"
+	if k, ok := keyauth.FromContext(ctx); ok {
+		scope = "tenant:" + k.TenantRef
+	}
+	return idempotency.Do(ctx, h.store, scope, req, h.CollectionServiceHandler.CreateCollection)
 }

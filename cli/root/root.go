@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sovereign-backend/sovereign/cli/credentials"
+	"github.com/sovereign-backend/sovereign/cli/db"
 	"github.com/sovereign-backend/sovereign/cli/dev"
 	"github.com/sovereign-backend/sovereign/cli/factory"
 	"github.com/sovereign-backend/sovereign/cli/keys"
@@ -67,7 +68,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 	add("account",
 		signup.NewCmdSignup(f, nil), login.NewCmdLogin(f, nil), logout.NewCmdLogout(f, nil),
 		whoami.NewCmdWhoAmI(f, nil), tokens.NewCmdTokens(f))
-	add("manage", orgs.NewCmdOrgs(f), projects.NewCmdProjects(f), keys.NewCmdKeys(f), regions.NewCmdRegions(f))
+	add("manage", orgs.NewCmdOrgs(f), projects.NewCmdProjects(f), keys.NewCmdKeys(f), regions.NewCmdRegions(f), db.NewCmdDB(f))
 	add("local", status.NewCmdStatus(f, nil), monitor.NewCmdMonitor(f, nil), dev.NewCmdDev(f, nil))
 	usageArgs(cmd)
 	return cmd

@@ -13,8 +13,8 @@ import (
 	"connectrpc.com/connect"
 )
 
-// IdempotencyKeyHeader is the request header that carries a create call's
-// idempotency key.
+// IdempotencyKeyHeader is the request header that carries a create's or a
+// record write's idempotency key.
 const IdempotencyKeyHeader = "Idempotency-Key"
 
 // maxRetryAfter is the longest Retry-After a throttled call waits out; a
@@ -29,16 +29,20 @@ const (
 	callOnce callKind = iota
 	// callRead is a call without side effects (NO_SIDE_EFFECTS).
 	callRead
-	// callCreate is a create that carries an idempotency key.
+	// callCreate is a create, or a record write, that carries an
+	// idempotency key: the platform answers a repeat with the first answer,
+	// so it is safe to retry.
 	callCreate
 )
 
 type idempotencyKeyCtx struct{}
 
-// WithIdempotencyKey returns a context whose next create call sends key as
-// its Idempotency-Key instead of a fresh random one. Reuse a key only to
-// repeat the same create with the same arguments: the platform answers it
-// with the first call's answer.
+// WithIdempotencyKey returns a context whose create calls and record writes
+// (Insert, Update, Replace, Delete, Upsert, Batch) send key as their
+// Idempotency-Key instead of a fresh random one. Reuse a key only to repeat
+// the same write with the same arguments: the platform answers it with the
+// first call's answer (for 24 hours), and refuses the key with other
+// arguments.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyKeyCtx{}, key)
 }

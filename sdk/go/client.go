@@ -42,9 +42,11 @@ func NewManagementClient(baseURL string, opts ...Option) *ManagementClient {
 //
 // Calls other than Status need the project's API key: give [WithAPIKey].
 type Client struct {
-	c       *caller
-	status  dataplanev1connect.StatusServiceClient
-	project dataplanev1connect.ProjectServiceClient
+	c           *caller
+	status      dataplanev1connect.StatusServiceClient
+	project     dataplanev1connect.ProjectServiceClient
+	collections dataplanev1connect.CollectionServiceClient
+	records     dataplanev1connect.RecordServiceClient
 }
 
 // NewClient returns a client of the data plane at baseURL: a project's
@@ -53,8 +55,10 @@ func NewClient(baseURL string, opts ...Option) *Client {
 	o := buildOptions(opts)
 	hc, u := o.client(), trimURL(baseURL)
 	return &Client{
-		c:       &caller{opts: o},
-		status:  dataplanev1connect.NewStatusServiceClient(hc, u),
-		project: dataplanev1connect.NewProjectServiceClient(hc, u),
+		c:           &caller{opts: o},
+		status:      dataplanev1connect.NewStatusServiceClient(hc, u),
+		project:     dataplanev1connect.NewProjectServiceClient(hc, u),
+		collections: dataplanev1connect.NewCollectionServiceClient(hc, u),
+		records:     dataplanev1connect.NewRecordServiceClient(hc, u),
 	}
 }

@@ -34,8 +34,9 @@ const (
 //	var e *sovereign.Error
 //	if errors.As(err, &e) && e.Code == sovereign.CodeNotFound { … }
 //
-// or one of the helpers: [IsNotFound], [IsAlreadyExists],
-// [IsUnauthenticated], [IsPermissionDenied], [ErrorCode].
+// or one of the helpers: [IsNotFound], [IsAlreadyExists], [IsConflict],
+// [IsInvalidArgument], [IsUnauthenticated], [IsPermissionDenied],
+// [ErrorCode].
 type Error struct {
 	// Code classifies the error.
 	Code Code
@@ -73,6 +74,18 @@ func IsNotFound(err error) bool { return hasCode(err, CodeNotFound) }
 // something that exists (an email with an account, a taken project name).
 func IsAlreadyExists(err error) bool { return hasCode(err, CodeAlreadyExists) }
 
+// IsConflict reports whether err is the platform refusing a write because
+// the record changed since it was read: its version is no longer the one
+// the write expected ([ExpectVersion]). Read the record again, reapply the
+// change and retry.
+func IsConflict(err error) bool { return hasCode(err, CodeAborted) }
+
+// IsInvalidArgument reports whether err is a request the platform (or the
+// SDK, before sending it) refused as malformed: an unknown field or a value
+// of the wrong type, a filter that does not parse or type-check, a bad
+// name. The message names the field or the position at fault.
+func IsInvalidArgument(err error) bool { return hasCode(err, CodeInvalidArgument) }
+
 // IsUnauthenticated reports whether err is the platform refusing the
 // credentials: missing, malformed, expired or revoked.
 func IsUnauthenticated(err error) bool { return hasCode(err, CodeUnauthenticated) }
@@ -106,4 +119,13 @@ func wrapErr(procedure string, err error) error {
 		return &Error{Code: ce.Code(), Message: ce.Message(), Procedure: procedure, err: err}
 	}
 	return err
+}
+
+// errMessage is the message of the *Error in err's chain, else err's text.
+func errMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
 }

@@ -12,11 +12,13 @@
 // # Retries and idempotency
 //
 // The clients retry only calls that are safe to repeat: reads (procedures
-// declared free of side effects) and creates, which always carry an
-// Idempotency-Key header so that the platform answers a repeated create with
-// the first answer instead of creating twice. A retried create sends the same
-// key on every attempt; [WithIdempotencyKey] chooses the key, e.g. to resume
-// after a crash. Other writes (pause, revoke, login, …) run once.
+// declared free of side effects), creates, and every write of records
+// (insert, update, replace, delete, upsert, batch). Creates and record writes
+// always carry an Idempotency-Key header so that the platform answers a
+// repeated write with the first answer instead of applying it twice. A
+// retried write sends the same key on every attempt; [WithIdempotencyKey]
+// chooses the key, e.g. to resume after a crash. Other writes (pause,
+// revoke, login, altering or dropping a collection, …) run once.
 //
 // A call is retried when the platform could not be reached or answered
 // [CodeUnavailable], and when it answered [CodeResourceExhausted] with a
@@ -39,6 +41,22 @@
 //	}
 //
 // [Collect] gathers an iterator into a slice.
+//
+// # Data
+//
+// A project's collections are typed tables. [Client.Collections] creates and
+// changes them; [Collection] reads and writes one collection's records as
+// your own Go type, with [RecordMeta] embedded for the system fields:
+//
+//	posts := sovereign.Collection[Post](client, "posts")
+//	p, err := posts.Insert(ctx, Post{Title: "hello", N: 1})
+//	p, err = posts.Update(ctx, p.ID, map[string]any{"n": 2}, sovereign.ExpectVersion(p.Version))
+//	for p, err := range posts.Query(ctx, sovereign.Query{Filter: sovereign.Where("n").Gt(1)}) { … }
+//
+// [Where] builds filters in the platform's expression language with every
+// value escaped; [Client.Batch] runs up to 1,000 writes in one transaction.
+// [IsNotFound], [IsConflict] (a stale [ExpectVersion]) and
+// [IsInvalidArgument] classify what the platform refused.
 package sovereign
 
 import (

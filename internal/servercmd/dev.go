@@ -13,10 +13,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sovereign-backend/sovereign/controlplane"
+	"github.com/sovereign-backend/sovereign/internal/pgsetup"
 )
 
-// devDatabase is the database `sovereign dev` creates in its private cluster.
-const devDatabase = "sovereign"
+// The login role and database `sovereign dev` makes in its private cluster:
+// the planes never run as a superuser, so row-level security binds them.
+const (
+	devRole     = "sovereign_app"
+	devDatabase = "sovereign_platform"
+)
 
 // devEmail is the local account `sovereign dev` makes on its first start.
 const devEmail = "dev@sovereign.localhost"
@@ -85,7 +90,11 @@ func devRun(ctx context.Context, out, errOut io.Writer, o *devOptions) (err erro
 	}
 	dbURL := srv.databaseURL
 	if dbURL == "" {
-		if dbURL, err = ensureDatabase(ctx, srv.adminURL, devDatabase, false); err != nil {
+		password, err := readOrCreateSecret(filepath.Join(dir, "app-password"))
+		if err != nil {
+			return fmt.Errorf("database password: %w", err)
+		}
+		if dbURL, err = pgsetup.Ensure(ctx, srv.adminURL, pgsetup.App{Role: devRole, Password: password, Database: devDatabase}, false); err != nil {
 			return err
 		}
 	}

@@ -7,12 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/sovereign-backend/sovereign/controlplane"
 	"github.com/sovereign-backend/sovereign/dataplane"
@@ -119,35 +116,6 @@ func fallbackDir(dir string) string {
 	return filepath.Join(os.TempDir(), "sovereign-"+hex.EncodeToString(sum[:6]))
 }
 
-// ensureDatabase creates database name on the server at adminURL unless it
-// exists; fresh drops it first. It returns the database's URL.
-func ensureDatabase(ctx context.Context, adminURL, name string, fresh bool) (string, error) {
-	cfg, err := pgx.ParseConfig(adminURL)
-	if err != nil {
-		return "", err
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if fresh {
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			return "", fmt.Errorf("drop database %s: %w", name, err)
-		}
-	}
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return "", fmt.Errorf("look up database %s: %w", name, err)
-	}
-	if !exists {
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-			return "", fmt.Errorf("create database %s: %w", name, err)
-		}
-	}
-	return replaceDatabase(adminURL, name)
-}
-
 // planes are a running control plane and local data plane, bound to their
 // listeners.
 type planes struct {
@@ -221,14 +189,4 @@ func readOrCreateSecret(path string) (string, error) {
 		return "", err
 	}
 	return s, nil
-}
-
-// replaceDatabase returns rawURL with its database set to name.
-func replaceDatabase(rawURL, name string) (string, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "", fmt.Errorf("parse database URL: %w", err)
-	}
-	u.Path = "/" + name
-	return u.String(), nil
 }

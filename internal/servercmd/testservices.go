@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sovereign-backend/sovereign/controlplane"
+	"github.com/sovereign-backend/sovereign/internal/pgsetup"
 	"github.com/sovereign-backend/sovereign/internal/ratelimit"
 	"github.com/sovereign-backend/sovereign/internal/token"
 )
@@ -70,7 +71,7 @@ func testServicesRun(ctx context.Context, dir string, platform bool, args []stri
 
 	serveDone := make(chan error, 1)
 	if platform {
-		dbURL, err := ensureDatabase(ctx, srv.adminURL, "sovereign_platform_test", true)
+		dbURL, err := pgsetup.Ensure(ctx, srv.adminURL, pgsetup.App{Role: devRole, Password: token.New(""), Database: "sovereign_platform_test"}, true)
 		if err != nil {
 			return err
 		}

@@ -103,6 +103,7 @@ func devRun(ctx context.Context, out, errOut io.Writer, o *devOptions) (err erro
 		return fmt.Errorf("region secret: %w", err)
 	}
 	cpCfg := o.cpf.config()
+	cpCfg.KeyPrefix = o.be.keyPrefix
 	cpCfg.DevMailbox = o.cpf.smtp.Host == ""
 	pl, err := startPlanes(ctx, &st, planesOptions{
 		databaseURL: dbURL, valkeyURL: srv.valkeyURL, dbMaxConns: o.be.dbMaxConns,

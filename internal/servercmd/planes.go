@@ -25,6 +25,7 @@ type backendFlags struct {
 	databaseURL string
 	dbMaxConns  int32
 	valkeyURL   string
+	keyPrefix   string
 }
 
 func (b *backendFlags) register(cmd *cobra.Command, dbHelp string) {
@@ -32,6 +33,7 @@ func (b *backendFlags) register(cmd *cobra.Command, dbHelp string) {
 	fs.StringVar(&b.databaseURL, "database-url", "", dbHelp)
 	fs.Int32Var(&b.dbMaxConns, "db-max-conns", 0, "most PostgreSQL connections the pool opens; 0 = max(4, CPUs)")
 	fs.StringVar(&b.valkeyURL, "valkey-url", "", "Valkey or Redis 7 URL (redis://host:port); empty = in-process broker, one node only")
+	fs.StringVar(&b.keyPrefix, "key-prefix", "sovereign:", "start of every Valkey key and channel, so deployments can share one Valkey")
 }
 
 // controlPlaneFlags are the control plane's own settings.
@@ -95,7 +97,7 @@ func newControlPlaneCmd() *cobra.Command {
 				return err
 			}
 			cfg := cpf.config()
-			cfg.DatabaseURL, cfg.DBMaxConns, cfg.ValkeyURL = be.databaseURL, be.dbMaxConns, be.valkeyURL
+			cfg.DatabaseURL, cfg.DBMaxConns, cfg.ValkeyURL, cfg.KeyPrefix = be.databaseURL, be.dbMaxConns, be.valkeyURL, be.keyPrefix
 			cfg.Version, cfg.Logger = buildinfo.Version(), logger
 			p, err := controlplane.New(ctx, cfg)
 			if err != nil {
@@ -145,7 +147,7 @@ func newDataPlaneCmd() *cobra.Command {
 				return err
 			}
 			p, err := dataplane.New(ctx, dataplane.Config{
-				Region: region, DatabaseURL: be.databaseURL, DBMaxConns: be.dbMaxConns, ValkeyURL: be.valkeyURL,
+				Region: region, DatabaseURL: be.databaseURL, DBMaxConns: be.dbMaxConns, ValkeyURL: be.valkeyURL, KeyPrefix: be.keyPrefix,
 				RegionSecret: regionSecret, ControlPlaneURL: controlPlaneURL, PublicURL: cmp.Or(publicURL, l.URL()),
 				MaxRecordBytes: dpf.maxRecordBytes, CORSOrigins: dpf.corsOrigins,
 				Version: buildinfo.Version(), Logger: logger,

@@ -166,7 +166,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestDevServesBothPlanes(t *testing.T) {
 	t.Parallel()
-	d := startDev(t, "--database-url", testenv.Database(t), "--valkey-url", testenv.ValkeyURL(t))
+	d := startDev(t, "--database-url", testenv.Database(t), "--valkey-url", testenv.ValkeyURL(t), "--key-prefix", testenv.KeyPrefix(t))
 	for _, base := range []string{d.cpURL, d.dpURL} {
 		if code, body := get(t, base+"/healthz"); code != 200 {
 			t.Errorf("%s/healthz: %d %s", base, code, body)
@@ -216,7 +216,7 @@ func TestReadyzFollowsValkey(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = kv.Stop(context.Background()) })
-	d := startDev(t, "--database-url", testenv.Database(t), "--valkey-url", kv.URL())
+	d := startDev(t, "--database-url", testenv.Database(t), "--valkey-url", kv.URL(), "--key-prefix", testenv.KeyPrefix(t))
 	if code, body := get(t, d.dpURL+"/readyz"); code != 200 {
 		t.Fatalf("readyz before: %d %s", code, body)
 	}

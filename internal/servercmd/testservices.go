@@ -80,7 +80,10 @@ func testServicesRun(ctx context.Context, dir string, platform bool, args []stri
 			cpAddr: "127.0.0.1:0", dpAddr: "127.0.0.1:0", regionSecret: token.New("sov_rs_"),
 			hf: defaultHTTPFlags(), logger: logger,
 			// Every test signs up from 127.0.0.1.
-			cp: controlplane.Config{SignupPerIP: ratelimit.Limit{Rate: 10000, Per: time.Minute, Burst: 10000}},
+			// Its own key prefix: tests share this Valkey, and a throttle
+			// counter shared with a differently limited platform would
+			// refuse this one's signups.
+			cp: controlplane.Config{KeyPrefix: "sovereign-test-platform:", SignupPerIP: ratelimit.Limit{Rate: 10000, Per: time.Minute, Burst: 10000}},
 		})
 		if err != nil {
 			return err

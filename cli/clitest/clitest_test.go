@@ -10,70 +10,27 @@ package clitest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/sovereign-backend/sovereign/cli/internal/clitestenv"
 	"github.com/sovereign-backend/sovereign/cli/root"
-	"github.com/sovereign-backend/sovereign/internal/platformtest"
-	"github.com/sovereign-backend/sovereign/internal/testenv"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
 
-// Environment variables naming a running platform.
-const (
-	EnvAPIURL  = "SOVEREIGN_TEST_API_URL"
-	EnvDataURL = "SOVEREIGN_TEST_DATA_URL"
-)
-
 // TestMain makes this test binary double as `sov` for the scripts: run under
-// that name (see sovOnPath), it is the CLI.
-func TestMain(m *testing.M) {
-	if filepath.Base(os.Args[0]) == "sov" {
-		os.Exit(root.Main())
-	}
-	testenv.Main(m)
-}
-
-// platform returns the control and data plane URLs of the platform the
-// scripts run against.
-func platform(t *testing.T) (apiURL, dataURL string) {
-	apiURL, dataURL = os.Getenv(EnvAPIURL), os.Getenv(EnvDataURL)
-	switch {
-	case apiURL != "" && dataURL != "":
-		return apiURL, dataURL
-	case apiURL != "" || dataURL != "":
-		t.Fatalf("set both %s and %s to run against a running platform, or neither to start one in process", EnvAPIURL, EnvDataURL)
-	}
-	p := platformtest.Start(t, platformtest.Options{})
-	return p.APIURL, p.DataURL
-}
-
-// sovOnPath returns a directory holding `sov`: a link to this test binary,
-// which TestMain turns into the CLI.
-func sovOnPath(t *testing.T) string {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.Symlink(exe, filepath.Join(dir, "sov")); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+// that name (see clitestenv.SovOnPath), it is the CLI.
+func TestMain(m *testing.M) { clitestenv.Main(m, root.Main) }
 
 func TestScripts(t *testing.T) {
-	apiURL, dataURL := platform(t)
-	bin := sovOnPath(t)
+	apiURL, dataURL := clitestenv.Platform(t)
+	bin := clitestenv.SovOnPath(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		RequireExplicitExec: true,
@@ -95,7 +52,7 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"jsonget":  jsonget,
+			"jsonget":  clitestenv.JSONGet,
 			"submatch": submatch,
 			"perm":     perm,
 		},
@@ -118,38 +75,6 @@ func devLogin(apiURL string) (email, token string, err error) {
 		return "", "", fmt.Errorf("make the dev token: %w", err)
 	}
 	return email, token, nil
-}
-
-// jsonget FILE FIELD VAR sets $VAR to the string FIELD of the JSON object in
-// FILE (stdout for the last command's output). FIELD may be a dotted path
-// with list indexes: keys.0.key.
-func jsonget(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 3 {
-		ts.Fatalf("usage: jsonget FILE FIELD VAR")
-	}
-	var v any
-	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
-		ts.Fatalf("%s is not JSON: %v", args[0], err)
-	}
-	for _, part := range strings.Split(args[1], ".") {
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[part]
-		case []any:
-			i, err := strconv.Atoi(part)
-			if err != nil || i < 0 || i >= len(x) {
-				ts.Fatalf("%s: no element %q", args[1], part)
-			}
-			v = x[i]
-		default:
-			ts.Fatalf("%s: %q is not in an object or list", args[1], part)
-		}
-	}
-	s, ok := v.(string)
-	if !ok || s == "" {
-		ts.Fatalf("%s of %s is %v, not a string", args[1], args[0], v)
-	}
-	ts.Setenv(args[2], s)
 }
 
 // submatch FILE REGEXP VAR sets $VAR to the first group of REGEXP's first

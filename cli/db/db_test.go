@@ -5,50 +5,184 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sovereign-backend/sovereign/cli/db/export"
 	"github.com/sovereign-backend/sovereign/cli/db/importcmd"
-	"github.com/sovereign-backend/sovereign/cli/db/internal/fakedata"
 	"github.com/sovereign-backend/sovereign/cli/factory"
+	"github.com/sovereign-backend/sovereign/internal/platformtest"
+	"github.com/sovereign-backend/sovereign/internal/testenv"
+	dpv1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1"
+	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1/dataplanev1connect"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
 
-// These tests run `sov db` against the in-memory data plane of fakedata and
-// check what the commands send and print: on a terminal, in a pipe, and
-// with --json. cli/db/dbtest runs them against the real platform.
+// These tests run `sov db` against the real platform (internal/platformtest:
+// both planes in process on a fresh database) with a project and secret key
+// made through the SDK, and check what the commands send and print: on a
+// terminal, in a pipe, and with --json. cli/db/dbtest runs the `sov` binary
+// the same way.
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 type env struct {
-	t   *testing.T
-	fp  *fakedata.Platform
+	t *testing.T
+	// dataURL is the data plane's base URL; key the project's secret key.
+	dataURL, key string
+	// now is the CLI's clock, for relative times on a terminal.
 	now time.Time
+	// sent holds the queries and batches the commands sent.
+	sent *sent
 }
 
+// newEnv starts a platform for the test and makes a project on it.
 func newEnv(t *testing.T) *env {
-	return &env{t: t, fp: fakedata.Start(t), now: time.Date(2024, 1, 2, 3, 9, 5, 0, time.UTC)}
+	t.Helper()
+	p := platformtest.Start(t, platformtest.Options{})
+	return &env{t: t, dataURL: p.DataURL, key: secretKey(t, p.APIURL), now: time.Now(), sent: &sent{}}
+}
+
+// secretKey signs a new account up on the control plane at apiURL, makes an
+// organization and a project in region local, waits for the project to be
+// active and returns a new secret key of it.
+func secretKey(t *testing.T, apiURL string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	sess, err := sovereign.NewManagementClient(apiURL).Signup(ctx, fmt.Sprintf("db-%d@example.com", time.Now().UnixNano()), "correct-horse-battery-staple")
+	if err != nil {
+		t.Fatalf("signup: %v", err)
+	}
+	mc := sovereign.NewManagementClient(apiURL, sovereign.WithToken(sess.AccessToken))
+	org, err := mc.CreateOrganization(ctx, "data")
+	if err != nil {
+		t.Fatalf("create organization: %v", err)
+	}
+	pr, err := mc.CreateProject(ctx, sovereign.CreateProjectParams{OrganizationID: org.ID, Name: "shop", Region: "local"})
+	if err != nil {
+		t.Fatalf("create project: %v", err)
+	}
+	if pr, err = mc.WaitProjectActive(ctx, pr.ID); err != nil {
+		t.Fatalf("wait for the project: %v", err)
+	}
+	_, secret, err := mc.CreateAPIKey(ctx, sovereign.CreateAPIKeyParams{ProjectID: pr.ID, Name: "cli", Kind: sovereign.KeySecret})
+	if err != nil {
+		t.Fatalf("create key: %v", err)
+	}
+	return secret
+}
+
+// client is an SDK client of the project, for reading back what the
+// commands did.
+func (e *env) client() *sovereign.Client {
+	return sovereign.NewClient(e.dataURL, sovereign.WithAPIKey(e.key))
+}
+
+// records returns a collection's records in the platform's default order
+// (by id: creation order for ids the platform made).
+func (e *env) records(collection string) []sovereign.Record {
+	e.t.Helper()
+	recs, err := sovereign.Collect(sovereign.Collection[sovereign.Record](e.client(), collection).Query(e.t.Context(), sovereign.Query{}))
+	if err != nil {
+		e.t.Fatalf("read %s back: %v", collection, err)
+	}
+	return recs
+}
+
+// collection returns a collection as the platform has it.
+func (e *env) collection(name string) *sovereign.CollectionSpec {
+	e.t.Helper()
+	c, err := e.client().Collections().Get(e.t.Context(), name)
+	if err != nil {
+		e.t.Fatalf("read collection %s back: %v", name, err)
+	}
+	return c
+}
+
+// sent is an http.RoundTripper that keeps the queries and batches the
+// commands send to the data plane, decoded, on their way to it.
+type sent struct {
+	mu      sync.Mutex
+	queries []*dpv1.QueryRecordsRequest
+	batches []*dpv1.BatchRequest
+}
+
+func (s *sent) RoundTrip(r *http.Request) (*http.Response, error) {
+	var msg proto.Message
+	switch {
+	case strings.HasSuffix(r.URL.Path, dataplanev1connect.RecordServiceQueryRecordsProcedure):
+		msg = &dpv1.QueryRecordsRequest{}
+	case strings.HasSuffix(r.URL.Path, dataplanev1connect.RecordServiceBatchProcedure):
+		msg = &dpv1.BatchRequest{}
+	}
+	if msg != nil && r.Body != nil {
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "application/proto" {
+			return nil, fmt.Errorf("sent: %s request in %s, want application/proto", r.URL.Path, ct)
+		}
+		if err := proto.Unmarshal(body, msg); err != nil {
+			return nil, fmt.Errorf("sent: decode %s: %w", r.URL.Path, err)
+		}
+		s.mu.Lock()
+		switch m := msg.(type) {
+		case *dpv1.QueryRecordsRequest:
+			s.queries = append(s.queries, m)
+		case *dpv1.BatchRequest:
+			s.batches = append(s.batches, m)
+		}
+		s.mu.Unlock()
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Queries returns the queries sent so far, in order.
+func (s *sent) Queries() []*dpv1.QueryRecordsRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.queries)
+}
+
+// Batches returns the batches sent so far, in order.
+func (s *sent) Batches() []*dpv1.BatchRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.batches)
 }
 
 func (e *env) factory(stdin string, tty bool) (*factory.Factory, *bytes.Buffer, *bytes.Buffer) {
 	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
 	return &factory.Factory{
 		IO:     &factory.IOStreams{In: strings.NewReader(stdin), Out: out, ErrOut: errOut, OutTTY: tty, InTTY: false},
-		APIURL: "http://127.0.0.1:1", DataURL: e.fp.URL, Now: func() time.Time { return e.now },
-		ClientOptions: []sovereign.Option{sovereign.WithRetries(0)},
+		APIURL: "http://127.0.0.1:1", DataURL: e.dataURL, Now: func() time.Time { return e.now },
+		ClientOptions: []sovereign.Option{sovereign.WithRetries(0), sovereign.WithHTTPClient(&http.Client{Transport: e.sent})},
 	}, out, errOut
 }
 
-// run runs `sov db --key <the fake's> args…` with stdin, as on a terminal
-// when tty, and returns stdout, stderr and the error.
+// run runs `sov db --key <the project's> args…` with stdin, as on a
+// terminal when tty, and returns stdout, stderr and the error.
 func (e *env) run(stdin string, tty bool, args ...string) (string, string, error) {
 	e.t.Helper()
 	f, out, errOut := e.factory(stdin, tty)
 	cmd := NewCmdDB(f)
-	cmd.SetArgs(append([]string{"--key", fakedata.Key}, args...))
+	cmd.SetArgs(append([]string{"--key", e.key}, args...))
 	cmd.SetIn(f.IO.In)
 	cmd.SetOut(out)
 	cmd.SetErr(errOut)
@@ -73,6 +207,19 @@ func (e *env) posts() {
 		"--field", "due:timestamp", "--index", "n")
 }
 
+// rfc3339 is how a pipe prints a time.
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// recordAt is a time field of a record.
+func recordAt(t *testing.T, r sovereign.Record, field string) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(r[field]))
+	if err != nil {
+		t.Fatalf("%s of %v: %v", field, r, err)
+	}
+	return at
+}
+
 func TestNoKey(t *testing.T) {
 	e := newEnv(t)
 	t.Setenv("SOV_KEY", "")
@@ -87,7 +234,7 @@ func TestNoKey(t *testing.T) {
 
 	// SOV_KEY works when --key is not given; a wrong key is the platform's
 	// Unauthenticated.
-	t.Setenv("SOV_KEY", fakedata.Key)
+	t.Setenv("SOV_KEY", e.key)
 	f, out, _ := e.factory("", false)
 	cmd = NewCmdDB(f)
 	cmd.SetArgs([]string{"collections", "list"})
@@ -103,8 +250,10 @@ func TestNoKey(t *testing.T) {
 func TestCollections(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	// What posts.author relates to ("users" is reserved for end users).
+	e.ok("", false, "collections", "create", "people", "--field", "name:text")
 	if out := e.ok("", false, "collections", "create", "posts", "--field", "title:text:required",
-		"--field", "n:integer:default=0", "--field", "author:relation(users)", "--index", "title,n:unique"); out != "posts\n" {
+		"--field", "n:integer:default=0", "--field", "author:relation(people)", "--index", "title,n:unique"); out != "posts\n" {
 		t.Errorf("create in a pipe printed %q", out)
 	}
 	out := e.ok("", true, "collections", "create", "tags", "--field", "name:text:unique")
@@ -116,25 +265,30 @@ func TestCollections(t *testing.T) {
 		t.Errorf("create twice: %v", err)
 	}
 
-	e.now = e.now.Add(2 * time.Hour)
-	if out := e.ok("", false, "collections", "list"); out != "posts\t3\t1\t2024-01-02T03:04:05Z\t2024-01-02T03:04:05Z\ntags\t1\t0\t2024-01-02T03:04:05Z\t2024-01-02T03:04:05Z\n" {
-		t.Errorf("list in a pipe:\n%s", out)
+	posts, tags, people := e.collection("posts"), e.collection("tags"), e.collection("people")
+	e.now = tags.CreatedAt.Add(2 * time.Hour)
+	want := fmt.Sprintf("people\t1\t0\t%s\t%s\nposts\t3\t1\t%s\t%s\ntags\t1\t0\t%s\t%s\n",
+		rfc3339(people.CreatedAt), rfc3339(people.UpdatedAt), rfc3339(posts.CreatedAt), rfc3339(posts.UpdatedAt),
+		rfc3339(tags.CreatedAt), rfc3339(tags.UpdatedAt))
+	if out := e.ok("", false, "collections", "list"); out != want {
+		t.Errorf("list in a pipe:\n%s\nwant\n%s", out, want)
 	}
-	want := "NAME   FIELDS  INDEXES  CREATED      UPDATED\nposts  3       1        2 hours ago  2 hours ago\ntags   1       0        2 hours ago  2 hours ago\n"
+	want = "NAME    FIELDS  INDEXES  CREATED      UPDATED\npeople  1       0        2 hours ago  2 hours ago\n" +
+		"posts   3       1        2 hours ago  2 hours ago\ntags    1       0        2 hours ago  2 hours ago\n"
 	if out := e.ok("", true, "collections", "list"); out != want {
 		t.Errorf("list on a terminal:\n%s\nwant\n%s", out, want)
 	}
 
-	want = "title\ttext\ttrue\tfalse\t\nn\tinteger\tfalse\tfalse\t0\nauthor\trelation(users)\tfalse\tfalse\t\nindex\tposts_title_n_idx\ttitle,n\ttrue\n"
+	want = "title\ttext\ttrue\tfalse\t\nn\tinteger\tfalse\tfalse\t0\nauthor\trelation(people)\tfalse\tfalse\t\nindex\tposts_title_n_idx\ttitle,n\ttrue\n"
 	if out := e.ok("", false, "collections", "describe", "posts"); out != want {
 		t.Errorf("describe in a pipe:\n%s\nwant\n%s", out, want)
 	}
 	want = `posts  (created 2 hours ago, updated 2 hours ago)
 
-FIELD   TYPE             REQUIRED  UNIQUE  DEFAULT
-title   text             yes               
-n       integer                            0
-author  relation(users)                    
+FIELD   TYPE              REQUIRED  UNIQUE  DEFAULT
+title   text              yes               
+n       integer                             0
+author  relation(people)                    
 
 INDEX              FIELDS   UNIQUE
 posts_title_n_idx  title,n  yes
@@ -152,8 +306,14 @@ posts_title_n_idx  title,n  yes
 	if out := e.ok(js, false, "collections", "create", "posts_copy", "--file", "-"); out != "posts_copy\n" {
 		t.Errorf("create --file -: %q", out)
 	}
+	var copySpec sovereign.CollectionSpec
 	copyJS := e.ok("", false, "collections", "describe", "posts_copy", "--json")
-	if strings.ReplaceAll(copyJS, "posts_copy", "posts") != js {
+	if err := json.Unmarshal([]byte(strings.ReplaceAll(copyJS, "posts_copy", "posts")), &copySpec); err != nil {
+		t.Fatalf("describe --json of the copy: %v\n%s", err, copyJS)
+	}
+	// Only the times differ.
+	spec.CreatedAt, spec.UpdatedAt, copySpec.CreatedAt, copySpec.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if !reflect.DeepEqual(copySpec, spec) {
 		t.Errorf("the copy differs:\n%s\nfrom\n%s", copyJS, js)
 	}
 
@@ -203,12 +363,12 @@ func TestCollectionFlagsAreChecked(t *testing.T) {
 			t.Errorf("%q: err %v, want a usage error", args, err)
 		}
 	}
-	if len(e.fp.Records("posts")) != 0 {
-		t.Error("something was written")
+	if out := e.ok("", false, "history"); out != "" {
+		t.Errorf("something was changed:\n%s", out)
 	}
 }
 
-var idVersion = regexp.MustCompile(`^(r\d{5})\t(\d+)\n$`)
+var idVersion = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\t(\d+)\n$`)
 
 func TestRecords(t *testing.T) {
 	t.Parallel()
@@ -223,13 +383,16 @@ func TestRecords(t *testing.T) {
 	id := m[1]
 	// NDJSON on stdin: one record a line, inserted in order.
 	out = e.ok("{\"title\": \"a\"}\n{\"title\": \"b\", \"n\": 9007199254740991}\n", false, "records", "insert", "posts")
-	if strings.Count(out, "\n") != 2 {
+	if lines := strings.SplitAfter(out, "\n"); len(lines) != 3 || !idVersion.MatchString(lines[0]) || !idVersion.MatchString(lines[1]) {
 		t.Errorf("insert from stdin printed %q", out)
 	}
 	// One pretty object spanning lines is one record.
-	if out := e.ok("{\n  \"title\": \"pretty\"\n}\n", true, "records", "insert", "posts"); !strings.HasPrefix(out, "✓ Inserted record r") ||
-		!strings.HasSuffix(out, " in posts (version 1)\n") {
+	out = e.ok("{\n  \"title\": \"pretty\"\n}\n", true, "records", "insert", "posts")
+	if m := regexp.MustCompile(`^✓ Inserted record ([0-9a-f-]{36}) in posts \(version 1\)\n$`).FindStringSubmatch(out); m == nil {
 		t.Errorf("insert on a terminal printed %q", out)
+	}
+	if got := e.records("posts"); len(got) != 4 || got[1]["title"] != "a" || got[2]["n"] != 9007199254740991.0 || got[3]["title"] != "pretty" {
+		t.Errorf("records %v", got)
 	}
 
 	// The SDK refuses integers it cannot carry exactly, before sending.
@@ -246,8 +409,10 @@ func TestRecords(t *testing.T) {
 		t.Errorf("unknown field: %v", err)
 	}
 
-	e.now = e.now.Add(5 * time.Minute)
-	if out := e.ok("", false, "records", "get", "posts", id); out != id+"\thello\t1\t\t2024-01-02T03:04:05Z\t2024-01-02T03:04:05Z\t1\n" {
+	hello := e.records("posts")[0]
+	created := rfc3339(recordAt(t, hello, "created_at"))
+	e.now = recordAt(t, hello, "created_at").Add(10 * time.Minute)
+	if out := e.ok("", false, "records", "get", "posts", id); out != id+"\thello\t1\t\t"+created+"\t"+created+"\t1\n" {
 		t.Errorf("get in a pipe: %q", out)
 	}
 	want := fmt.Sprintf(`id          %s
@@ -277,8 +442,9 @@ version     1
 	if out := e.ok(`{"title": "replaced"}`, true, "records", "update", "posts", id, "--replace"); out != "✓ Replaced record "+id+" in posts (version 3)\n" {
 		t.Errorf("replace printed %q", out)
 	}
-	got := e.fp.Records("posts")[0]
-	if got["title"] != "replaced" || got["n"] != nil {
+	// A replaced record keeps only what was sent, and the defaults.
+	got := e.records("posts")[0]
+	if got.ID() != id || got["title"] != "replaced" || got["n"] != 0.0 || got["due"] != nil {
 		t.Errorf("after replace: %v", got)
 	}
 
@@ -295,15 +461,15 @@ version     1
 	}
 	// Several ids go in one batch: all or none.
 	ids := []string{}
-	for _, r := range e.fp.Records("posts") {
-		ids = append(ids, r["id"].(string))
+	for _, r := range e.records("posts") {
+		ids = append(ids, r.ID())
 	}
-	_, _, err = e.run("", false, append([]string{"records", "delete", "posts", "--yes", "r99999"}, ids...)...)
-	if !sovereign.IsNotFound(err) || len(e.fp.Records("posts")) != len(ids) {
-		t.Errorf("a batch with an unknown id: %v, %d records left", err, len(e.fp.Records("posts")))
+	_, _, err = e.run("", false, append([]string{"records", "delete", "posts", "--yes", "00000000-0000-7000-8000-000000000000"}, ids...)...)
+	if left := e.records("posts"); !sovereign.IsNotFound(err) || len(left) != len(ids) {
+		t.Errorf("a batch with an unknown id: %v, %d records left", err, len(left))
 	}
 	e.ok("", false, append([]string{"records", "delete", "posts", "--yes"}, ids...)...)
-	if n := len(e.fp.Records("posts")); n != 0 {
+	if n := len(e.records("posts")); n != 0 {
 		t.Errorf("%d records left", n)
 	}
 }
@@ -315,19 +481,23 @@ func TestQueryAndList(t *testing.T) {
 	for i, title := range []string{"apple", "banana", "avocado", "cherry"} {
 		e.ok("", false, "records", "insert", "posts", fmt.Sprintf(`{"title": %q, "n": %d}`, title, i+1))
 	}
-	e.fp.Filter = func(filter string, r map[string]any) (bool, error) {
-		if filter != `title.startsWith("a")` {
-			return false, fmt.Errorf("1:%d: Syntax error", len(filter))
+	recs := e.records("posts")
+	row := func(r sovereign.Record, fields ...string) string {
+		var b strings.Builder
+		b.WriteString(r.ID())
+		for _, f := range fields {
+			fmt.Fprintf(&b, "\t%v", r[f])
 		}
-		return strings.HasPrefix(r["title"].(string), "a"), nil
+		fmt.Fprintf(&b, "\t%s\t%s\t%d\n", rfc3339(recordAt(t, r, "created_at")), rfc3339(recordAt(t, r, "updated_at")), r.Version())
+		return b.String()
 	}
 
 	out := e.ok("", false, "query", "posts", `title.startsWith("a")`, "--sort", "-n", "--fields", "title")
-	want := "r00003\tavocado\t2024-01-02T03:04:05Z\t2024-01-02T03:04:05Z\t1\nr00001\tapple\t2024-01-02T03:04:05Z\t2024-01-02T03:04:05Z\t1\n"
-	if out != want {
+	if want := row(recs[2], "title") + row(recs[0], "title"); out != want {
 		t.Errorf("query in a pipe:\n%s\nwant\n%s", out, want)
 	}
-	q := e.fp.Queries[len(e.fp.Queries)-1]
+	queries := e.sent.Queries()
+	q := queries[len(queries)-1]
 	if q.GetFilter() != `title.startsWith("a")` || strings.Join(q.GetSort(), ",") != "-n" || strings.Join(q.GetFields(), ",") != "title" ||
 		q.GetLimit() != shared50+1 {
 		t.Errorf("query sent %v", q)
@@ -338,29 +508,37 @@ func TestQueryAndList(t *testing.T) {
 	}
 
 	// --limit cuts the list; a terminal is told on stderr.
+	e.now = recordAt(t, recs[1], "created_at").Add(5 * time.Minute)
 	out, errOut, err := e.run("", true, "records", "list", "posts", "--limit", "2", "--fields", "title,n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = "ID      TITLE   N  CREATED_AT     UPDATED_AT     VERSION\nr00001  apple   1  5 minutes ago  5 minutes ago  1\nr00002  banana  2  5 minutes ago  5 minutes ago  1\n"
+	want := "ID                                    TITLE   N  CREATED_AT     UPDATED_AT     VERSION\n" +
+		recs[0].ID() + "  apple   1  5 minutes ago  5 minutes ago  1\n" +
+		recs[1].ID() + "  banana  2  5 minutes ago  5 minutes ago  1\n"
 	if out != want || !strings.Contains(errOut, "Showing the first 2 records") {
 		t.Errorf("list on a terminal:\n%s\nwant\n%s\nstderr %q", out, want, errOut)
 	}
-	var recs []map[string]any
-	if err := json.Unmarshal([]byte(e.ok("", false, "records", "list", "posts", "--limit", "0", "--json")), &recs); err != nil || len(recs) != 4 {
-		t.Errorf("list --json: %d records, %v", len(recs), err)
+	var all []map[string]any
+	if err := json.Unmarshal([]byte(e.ok("", false, "records", "list", "posts", "--limit", "0", "--json")), &all); err != nil || len(all) != 4 {
+		t.Errorf("list --json: %d records, %v", len(all), err)
 	}
-	if q := e.fp.Queries[len(e.fp.Queries)-1]; q.GetLimit() != 100 {
+	queries = e.sent.Queries()
+	if q := queries[len(queries)-1]; q.GetLimit() != 100 {
 		t.Errorf("--limit 0 fetched pages of %d", q.GetLimit())
 	}
 
 	// The platform's errors come back as they are: an unknown collection is
-	// exit code 4, a filter it refuses is InvalidArgument.
+	// exit code 4, a filter it refuses is InvalidArgument with the place at
+	// fault.
 	if _, _, err := e.run("", false, "query", "nope", "n > 1"); factory.ExitCode(err) != factory.ExitNotFound {
 		t.Errorf("unknown collection: %v", err)
 	}
-	if _, _, err := e.run("", false, "query", "posts", "n >"); !sovereign.IsInvalidArgument(err) || !strings.Contains(err.Error(), "1:3") {
+	if _, _, err := e.run("", false, "query", "posts", "n >"); !sovereign.IsInvalidArgument(err) || !strings.Contains(err.Error(), "line 1, column 4") {
 		t.Errorf("bad filter: %v", err)
+	}
+	if _, _, err := e.run("", false, "query", "posts", "nope == 1"); !sovereign.IsInvalidArgument(err) || !strings.Contains(err.Error(), `unknown field "nope"`) {
+		t.Errorf("a filter on an unknown field: %v", err)
 	}
 	if _, _, err := e.run("", false, "query", "posts", "--limit", "-1"); factory.ExitCode(err) != factory.ExitUsage {
 		t.Errorf("negative limit: %v", err)
@@ -384,11 +562,11 @@ func TestExportStreamsEveryRecordAndImportReadsThemBack(t *testing.T) {
 	if out := e.ok(in.String(), false, "import", "posts", "--json"); out != "{\n  \"collection\": \"posts\",\n  \"imported\": 2500,\n  \"batches\": 3\n}\n" {
 		t.Errorf("import --json printed %q", out)
 	}
-	if n := len(e.fp.Batches); n != 3 || len(e.fp.Batches[0].GetOps()) != 1000 || len(e.fp.Batches[2].GetOps()) != 500 {
-		t.Fatalf("%d batches", n)
+	if b := e.sent.Batches(); len(b) != 3 || len(b[0].GetOps()) != 1000 || len(b[2].GetOps()) != 500 {
+		t.Fatalf("%d batches", len(b))
 	}
 
-	queries := len(e.fp.Queries)
+	queries := len(e.sent.Queries())
 	out := e.ok("", false, "export", "posts")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != 2500 {
@@ -398,20 +576,20 @@ func TestExportStreamsEveryRecordAndImportReadsThemBack(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[2499]), &last); err != nil || last["title"] != "t2499" || last["n"] != 2499.0 || last["id"] == nil || last["version"] != 1.0 {
 		t.Errorf("last line %s: %v", lines[2499], err)
 	}
-	if pages := e.fp.Queries[queries:]; len(pages) != 3 || pages[0].GetLimit() != 1000 || pages[1].GetCursor() == "" {
+	if pages := e.sent.Queries()[queries:]; len(pages) != 3 || pages[0].GetLimit() != 1000 || pages[1].GetCursor() == "" {
 		t.Errorf("export fetched %d pages: %v", len(pages), pages)
 	}
 
 	// Into another collection, keeping the ids; again with --upsert.
-	e.ok("", false, "collections", "create", "copy", "--field", "title:text:required", "--field", "n:integer")
+	e.ok("", false, "collections", "create", "copy", "--field", "title:text:required", "--field", "n:integer", "--field", "due:timestamp")
 	e.ok(out, false, "import", "copy", "--batch-size", "700")
 	e.ok(out, false, "import", "copy", "--upsert")
 	var first map[string]any
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
 		t.Fatal(err)
 	}
-	got := e.fp.Records("copy")
-	if len(got) != 2500 || got[0]["id"] != first["id"] || got[2499]["id"] != last["id"] || got[2499]["version"] != 2.0 {
+	got := e.records("copy")
+	if len(got) != 2500 || got[0].ID() != first["id"] || got[2499].ID() != last["id"] || got[2499].Version() != 2 {
 		t.Errorf("copy: %d records, last %v", len(got), got[len(got)-1])
 	}
 	// Without --upsert, the same ids are refused: the first batch fails at
@@ -439,11 +617,12 @@ func TestImportStopsAtTheFirstFailingBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err := e.run("", false, "import", "posts", file, "--batch-size", "10")
-	want := "line 18: sovereign: invalid_argument: ops[7]: unknown field nope (the batch of lines 11-20 was not imported); 10 records before line 11 are imported"
-	if err == nil || err.Error() != want {
+	// The line replaces the platform's "ops[7]: " (the index in the batch).
+	want := `line 18: sovereign: invalid_argument: nope: unknown field of collection "posts" (the batch of lines 11-20 was not imported); 10 records before line 11 are imported`
+	if !sovereign.IsInvalidArgument(err) || err.Error() != want {
 		t.Errorf("err:\n%v\nwant\n%s", err, want)
 	}
-	if n := len(e.fp.Records("posts")); n != 10 {
+	if n := len(e.records("posts")); n != 10 {
 		t.Errorf("%d records imported, want the first batch's 10", n)
 	}
 
@@ -469,7 +648,7 @@ func TestProgressIsDrawnOnAStderrTerminalOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := func() (*sovereign.Client, error) {
-		return sovereign.NewClient(e.fp.URL, sovereign.WithAPIKey(fakedata.Key)), nil
+		return e.client(), nil
 	}
 
 	f, out, errOut := e.factory("", false)
@@ -507,30 +686,53 @@ func TestHistory(t *testing.T) {
 	e.posts()
 	e.ok("", false, "collections", "create", "tags", "--field", "name:text")
 	e.ok("", false, "collections", "alter", "posts", "--add-field", "views:integer")
+	changes, err := sovereign.Collect(e.client().Collections().History(t.Context(), ""))
+	if err != nil || len(changes) != 3 {
+		t.Fatalf("history: %d changes, %v", len(changes), err)
+	}
+	at := func(i int) string { return rfc3339(changes[i].At) }
 
-	want := "1\t2024-01-02T03:04:05Z\tposts\tcreate\tcreate collection posts\n" +
-		"2\t2024-01-02T03:04:05Z\ttags\tcreate\tcreate collection tags\n" +
-		"3\t2024-01-02T03:04:05Z\tposts\talter\tadd field views\n"
+	createPosts := "create collection posts with fields title (text, required), n (integer, default 0), due (timestamp); index posts_n_idx on (n)"
+	createTags := "create collection tags with fields name (text)"
+	want := "1\t" + at(0) + "\tposts\tcreate\t" + createPosts + "\n" +
+		"2\t" + at(1) + "\ttags\tcreate\t" + createTags + "\n" +
+		"3\t" + at(2) + "\tposts\talter\tadd field views (integer)\n"
 	if out := e.ok("", false, "history"); out != want {
 		t.Errorf("history:\n%s\nwant\n%s", out, want)
 	}
-	if out := e.ok("", false, "history", "tags"); out != "2\t2024-01-02T03:04:05Z\ttags\tcreate\tcreate collection tags\n" {
+	if out := e.ok("", false, "history", "tags"); out != "2\t"+at(1)+"\ttags\tcreate\t"+createTags+"\n" {
 		t.Errorf("history tags: %q", out)
 	}
-	want = `-- Schema history of collection posts, oldest first (sov db history --sql).
 
--- #1 2024-01-02T03:04:05Z create posts: create collection posts
--- create posts: create collection posts;
-
--- #3 2024-01-02T03:04:05Z alter posts: add field views
--- alter posts: add field views;
-`
-	if out := e.ok("", false, "history", "posts", "--sql"); out != want {
-		t.Errorf("history --sql:\n%s\nwant\n%s", out, want)
+	// --sql: each change of the collection, a comment that says which, then
+	// its DDL (on the project's schema), every statement ended.
+	p, err := e.client().CurrentProject(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	var changes []sovereign.SchemaChange
-	if err := json.Unmarshal([]byte(e.ok("", false, "history", "--json")), &changes); err != nil || len(changes) != 3 || changes[2].Kind != "alter" {
-		t.Errorf("history --json: %v %v", changes, err)
+	table := `"t_` + p.Ref + `"."posts"`
+	out := e.ok("", false, "history", "posts", "--sql")
+	var comments []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "--") {
+			comments = append(comments, l)
+		}
+	}
+	wantComments := []string{
+		"-- Schema history of collection posts, oldest first (sov db history --sql).",
+		"-- #1 " + at(0) + " create posts: " + createPosts,
+		"-- #3 " + at(2) + " alter posts: add field views (integer)",
+	}
+	if !slices.Equal(comments, wantComments) || !strings.Contains(out, "\nCREATE TABLE "+table+" (\n") ||
+		!strings.HasSuffix(out, "\n\n-- #3 "+at(2)+" alter posts: add field views (integer)\nALTER TABLE "+table+` ADD COLUMN "views" bigint;`+"\n") ||
+		strings.Contains(out, "tags") || strings.Contains(out, ")\n\n") {
+		t.Errorf("history --sql:\n%s\nwant the comments\n%s", out, strings.Join(wantComments, "\n"))
+	}
+
+	var got []sovereign.SchemaChange
+	if err := json.Unmarshal([]byte(e.ok("", false, "history", "--json")), &got); err != nil || len(got) != 3 || got[2].Kind != "alter" ||
+		got[2].Description != "add field views (integer)" || !strings.Contains(got[2].SQL, "ALTER TABLE") {
+		t.Errorf("history --json: %v %v", got, err)
 	}
 	if _, _, err := e.run("", false, "history", "--sql", "--json"); factory.ExitCode(err) != factory.ExitUsage {
 		t.Errorf("--sql --json: %v", err)

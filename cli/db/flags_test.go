@@ -182,6 +182,25 @@ func TestCollectionCreateAndAlterFlags(t *testing.T) {
 		t.Errorf("spec %+v\nwant %+v", c.Spec, want)
 	}
 
+	// NAME over --file makes a copy: the indexes the platform named after
+	// the original are left for it to name after the copy; others keep
+	// their names.
+	file := `{"name": "posts", "fields": [{"name": "n", "type": "integer"}],
+		"indexes": [{"name": "posts_n_idx", "fields": ["n"]}, {"name": "by_n", "fields": ["n"]}]}`
+	createF := func(_ context.Context, o *create.Options) error { c = o; return nil }
+	if err := parse(create.NewCmdCreate(testFactory(file, false), createF), "", "copy", "--file", "-"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Spec.Name != "copy" || len(c.Spec.Indexes) != 2 || c.Spec.Indexes[0].Name != "" || c.Spec.Indexes[1].Name != "by_n" {
+		t.Errorf("copy %+v", c.Spec)
+	}
+	if err := parse(create.NewCmdCreate(testFactory(file, false), createF), "", "posts", "--file", "-"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Spec.Name != "posts" || c.Spec.Indexes[0].Name != "posts_n_idx" {
+		t.Errorf("under its own name %+v", c.Spec)
+	}
+
 	var a *alter.Options
 	if err := parse(alter.NewCmdAlter(testFactory("", true), func(_ context.Context, o *alter.Options) error { a = o; return nil }),
 		"", "posts", "--drop-index", "x", "--add-field", "v:integer", "--rename-field", "a=b", "--drop-index", "y", "--set-default", "n=5"); err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -202,7 +203,7 @@ func firstLine(b batch, line int) int {
 
 // opIndex finds the index of the failing operation in a batch error's
 // message: the data plane starts it with "ops[12]: …".
-var opIndex = regexp.MustCompile(`^ops\[(\d+)\]:`)
+var opIndex = regexp.MustCompile(`^ops\[(\d+)\]: *`)
 
 // sendBatch runs one batch; its error names the line at fault when the
 // platform named the operation, else the batch's lines.
@@ -224,7 +225,11 @@ func sendBatch(ctx context.Context, c *sovereign.Client, opts *Options, b batch)
 	if errors.As(err, &e) {
 		if m := opIndex.FindStringSubmatch(e.Message); m != nil {
 			if i, aerr := strconv.Atoi(m[1]); aerr == nil && i < len(b.lines) {
-				return fmt.Errorf("line %d: %w (the batch of lines %d-%d was not imported)", b.lines[i], err, first, last)
+				// The line replaces the operation's index in the batch,
+				// which means nothing to the reader of the file.
+				named := *e
+				named.Message = strings.TrimPrefix(e.Message, m[0])
+				return fmt.Errorf("line %d: %w (the batch of lines %d-%d was not imported)", b.lines[i], &named, first, last)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,11 @@ stdin), as ` + "`sov db collections describe NAME --json`" + ` prints it:
    "fields": [{"name": "title", "type": "text", "required": true}, {"name": "n", "type": "integer"}],
    "indexes": [{"fields": ["n"]}]}
 
+NAME overrides the name in the file, which makes a copy of the collection it
+describes: indexes named after that collection as the platform names them
+(COLLECTION_FIELDS_idx) are named after the copy instead, since index names
+are unique in a project.
+
 Every collection also has the system fields id, created_at, updated_at and
 version.
 
@@ -50,7 +56,8 @@ version.
 --index is ` + shared.IndexSyntax + `.`,
 		Example: `  sov db collections create posts --field title:text:required --field n:integer:default=0 --index n
   sov db collections create comments --field post:relation(posts):required --field body:text
-  sov db collections create --file posts.json`,
+  sov db collections create --file posts.json
+  sov db collections describe posts --json | sov db collections create posts_copy --file -`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Client = shared.Client(f, cmd)
@@ -65,6 +72,9 @@ version.
 				opts.Spec = spec
 			}
 			if len(args) == 1 {
+				if file != "" && opts.Spec.Name != "" && args[0] != opts.Spec.Name {
+					unnameIndexes(&opts.Spec)
+				}
 				opts.Spec.Name = args[0]
 			}
 			if opts.Spec.Name == "" {
@@ -95,6 +105,18 @@ version.
 	cmd.Flags().StringVarP(&file, "file", "f", "", "read the collection's JSON description from this file (- for stdin)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
+}
+
+// unnameIndexes clears the names of spec's indexes that are named after
+// spec's collection as the platform names them (<collection>_<fields…>_idx,
+// maybe with _2 or a hash before _idx), so that a copy under another name
+// gets index names made from its own rather than ones the original holds.
+func unnameIndexes(spec *sovereign.CollectionSpec) {
+	for i, ix := range spec.Indexes {
+		if strings.HasPrefix(ix.Name, spec.Name+"_") && strings.HasSuffix(ix.Name, "_idx") {
+			spec.Indexes[i].Name = ""
+		}
+	}
 }
 
 func readSpec(stdin io.Reader, file string) (sovereign.CollectionSpec, error) {

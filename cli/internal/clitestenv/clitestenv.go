@@ -1,0 +1,102 @@
+// Package clitestenv is what the testscript tests of the CLI (cli/clitest,
+// cli/db/dbtest) share: the platform they run against, the test binary
+// doubling as `sov`, and the script commands they both use.
+//
+// The platform is the one at SOVEREIGN_TEST_API_URL and
+// SOVEREIGN_TEST_DATA_URL when both are set (`make test` starts one and sets
+// them); otherwise the test starts one in process (internal/platformtest).
+package clitestenv
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/sovereign-backend/sovereign/internal/platformtest"
+	"github.com/sovereign-backend/sovereign/internal/testenv"
+)
+
+// Environment variables naming a running platform.
+const (
+	EnvAPIURL  = "SOVEREIGN_TEST_API_URL"
+	EnvDataURL = "SOVEREIGN_TEST_DATA_URL"
+)
+
+// Main makes the test binary double as `sov`: run under that name (see
+// SovOnPath), it runs sov and exits with its code; otherwise it runs the
+// tests with testenv.Main. Call it from TestMain.
+func Main(m *testing.M, sov func() int) {
+	if filepath.Base(os.Args[0]) == "sov" {
+		os.Exit(sov())
+	}
+	testenv.Main(m)
+}
+
+// Platform returns the control and data plane URLs of the platform the
+// scripts run against: the running one named by the environment, else one
+// started in process for t.
+func Platform(t *testing.T) (apiURL, dataURL string) {
+	t.Helper()
+	apiURL, dataURL = os.Getenv(EnvAPIURL), os.Getenv(EnvDataURL)
+	switch {
+	case apiURL != "" && dataURL != "":
+		return apiURL, dataURL
+	case apiURL != "" || dataURL != "":
+		t.Fatalf("set both %s and %s to run against a running platform, or neither to start one in process", EnvAPIURL, EnvDataURL)
+	}
+	p := platformtest.Start(t, platformtest.Options{})
+	return p.APIURL, p.DataURL
+}
+
+// SovOnPath returns a directory holding `sov`: a link to this test binary,
+// which Main turns into the CLI.
+func SovOnPath(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(exe, filepath.Join(dir, "sov")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// JSONGet is the script command `jsonget FILE FIELD VAR`: it sets $VAR to
+// the string FIELD of the JSON object in FILE (stdout for the last
+// command's output). FIELD may be a dotted path with list indexes:
+// keys.0.key.
+func JSONGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: jsonget FILE FIELD VAR")
+	}
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
+		ts.Fatalf("%s is not JSON: %v", args[0], err)
+	}
+	for _, part := range strings.Split(args[1], ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[part]
+		case []any:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(x) {
+				ts.Fatalf("%s: no element %q", args[1], part)
+			}
+			v = x[i]
+		default:
+			ts.Fatalf("%s: %q is not in an object or list", args[1], part)
+		}
+	}
+	s, ok := v.(string)
+	if !ok || s == "" {
+		ts.Fatalf("%s of %s is %v, not a string", args[1], args[0], v)
+	}
+	ts.Setenv(args[2], s)
+}

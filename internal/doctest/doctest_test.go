@@ -21,7 +21,8 @@
 //     starting with sov_sk_) and a trailing "…" element in a list stands for
 //     any further elements. An answer with a top-level "code" is a Connect
 //     error: the curl answer must carry the HTTP status the Connect protocol
-//     gives that code.
+//     gives that code, or the one the fence names (```json status=413) where
+//     the API answers otherwise (REST's 413 for a body over its limit).
 //   - ```go blocks are complete programs; they must build and pass go vet.
 //     They are compiled, not run. Each is written to a directory of its own
 //     in a temporary module whose go.work uses the repository's sdk/go and
@@ -41,15 +42,19 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sovereign-backend/sovereign/cli/db"
+	"github.com/sovereign-backend/sovereign/cli/factory"
 	"github.com/sovereign-backend/sovereign/cli/root"
 	"github.com/sovereign-backend/sovereign/internal/platformtest"
 	"github.com/sovereign-backend/sovereign/internal/testenv"
@@ -59,9 +64,30 @@ import (
 // through a link of that name.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "sov" {
-		os.Exit(root.Main())
+		os.Exit(sovMain())
 	}
 	testenv.Main(m)
+}
+
+// sovMain is root.Main with `sov db` added when the root does not have it
+// yet, so that the data page runs before and after it is wired in.
+func sovMain() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := factory.New()
+	cmd := root.NewCmdRoot(f)
+	if c, _, err := cmd.Find([]string{"db"}); err != nil || c == cmd {
+		cmd.AddCommand(db.NewCmdDB(f))
+	}
+	cmd.SetArgs(os.Args[1:])
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		if strings.HasPrefix(err.Error(), "unknown command ") {
+			err = factory.WithExitCode(err, factory.ExitUsage)
+		}
+		root.PrintError(f.IO.ErrOut, err)
+		return factory.ExitCode(err)
+	}
+	return factory.ExitOK
 }
 
 // The URLs the pages use, as `sov dev` serves them.
@@ -70,15 +96,30 @@ const (
 	devDataURL = "http://127.0.0.1:7071"
 )
 
-func TestControlPlanePage(t *testing.T) {
-	runPage(t, "control-plane.md")
+// pages are the pages under docs/ that this test runs, each against a
+// platform of its own.
+var pages = []string{
+	"control-plane.md",
+	"data.md",
+}
+
+func TestPages(t *testing.T) {
+	for _, name := range pages {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			runPage(t, name)
+		})
+	}
 }
 
 // block is one fenced code block of a page.
 type block struct {
 	lang string
-	line int // of the opening fence, 1-based
-	text string
+	// status is the HTTP status that a json block's error answer comes with
+	// when it is not the Connect code's (```json status=413); 0 otherwise.
+	status int
+	line   int // of the opening fence, 1-based
+	text   string
 }
 
 func (b block) String() string { return fmt.Sprintf("%s block at line %d", b.lang, b.line) }
@@ -112,7 +153,12 @@ func runPage(t *testing.T, name string) {
 	})
 }
 
-var fence = regexp.MustCompile("^```([a-z]*)")
+// fence matches an opening fence: its language, then an info string that
+// may give a status (```json status=413).
+var (
+	fence      = regexp.MustCompile("^```([a-z]*)(.*)")
+	statusAttr = regexp.MustCompile(`(?:^|\s)status=([0-9]{3})(?:\s|$)`)
+)
 
 func parseBlocks(src string) []block {
 	var (
@@ -123,7 +169,11 @@ func parseBlocks(src string) []block {
 	for i, line := range strings.Split(src, "\n") {
 		if cur == nil {
 			if m := fence.FindStringSubmatch(line); m != nil {
-				cur, body = &block{lang: m[1], line: i + 1}, nil
+				var status int
+				if a := statusAttr.FindStringSubmatch(m[2]); a != nil {
+					status, _ = strconv.Atoi(a[1])
+				}
+				cur, body = &block{lang: m[1], status: status, line: i + 1}, nil
 			}
 			continue
 		}
@@ -313,7 +363,11 @@ func checkStatuses(t *testing.T, b block, answer *block, res blockResult) {
 	for i, s := range res.statuses {
 		last := i == len(res.statuses)-1
 		if wantCode != "" && last {
-			if want := connectHTTPStatus[wantCode]; s != want {
+			want := connectHTTPStatus[wantCode]
+			if answer.status != 0 {
+				want = answer.status
+			}
+			if s != want {
 				t.Errorf("%s: HTTP %d, want %d (%s)", b, s, want, wantCode)
 			}
 			continue
@@ -324,6 +378,9 @@ func checkStatuses(t *testing.T, b block, answer *block, res blockResult) {
 	}
 	if wantCode != "" && len(res.statuses) == 0 {
 		t.Errorf("%s: its answer is a %s error, but it made no curl call", b, wantCode)
+	}
+	if answer != nil && answer.status != 0 && wantCode == "" {
+		t.Errorf("%s gives an HTTP status, but it is not a Connect error (no \"code\")", answer)
 	}
 }
 

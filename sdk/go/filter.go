@@ -137,19 +137,20 @@ type FieldExpr struct {
 }
 
 // Where starts a condition on a field. name is a field name (letters, digits
-// and underscores, not starting with a digit) or a dotted path into a json
-// field ("meta.source").
+// and underscores, not starting with a digit). Paths into json fields
+// ("meta.source") are refused, as the platform refuses them in filters.
 func Where(name string) FieldExpr {
 	if name == "" {
 		return FieldExpr{err: invalidArgument("filter: empty field name")}
 	}
-	for seg := range strings.SplitSeq(name, ".") {
-		if !isIdent(seg) {
-			return FieldExpr{err: invalidArgument("filter: %q is not a field name: use letters, digits and underscores, not starting with a digit", name)}
-		}
-		if celReserved[seg] {
-			return FieldExpr{err: invalidArgument("filter: field name %q is a reserved word of the expression language; it cannot be named in a filter", seg)}
-		}
+	if strings.Contains(name, ".") {
+		return FieldExpr{err: invalidArgument("filter: %q: paths into json fields are not supported in filters; compare the field with null, or store the value in a field of its own", name)}
+	}
+	if !isIdent(name) {
+		return FieldExpr{err: invalidArgument("filter: %q is not a field name: use letters, digits and underscores, not starting with a digit", name)}
+	}
+	if celReserved[name] {
+		return FieldExpr{err: invalidArgument("filter: field name %q is a reserved word of the expression language; it cannot be named in a filter", name)}
 	}
 	return FieldExpr{path: name}
 }

@@ -134,7 +134,12 @@ func PrintError(w io.Writer, err error) {
 	fmt.Fprintln(w, "sov:", msg)
 	switch e.Code {
 	case sovereign.CodeUnauthenticated:
-		fmt.Fprintln(w, "Sign in again with `sov login`.")
+		if strings.HasPrefix(e.Procedure, "/sovereign.dataplane.") {
+			// The data plane authenticates the project's API key.
+			fmt.Fprintln(w, "Check the project's API key (--key or SOV_KEY); `sov keys create` makes one.")
+		} else {
+			fmt.Fprintln(w, "Sign in again with `sov login`.")
+		}
 	case sovereign.CodeUnavailable:
 		fmt.Fprintln(w, "Is the platform running? `sov status` checks; `sov dev` starts one on this machine.")
 	}

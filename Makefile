@@ -24,7 +24,7 @@ dev: prereqs build ## the whole platform on 127.0.0.1:7070 (control) and :7071 (
 	exec bin/sovereign dev
 
 test: prereqs tools build ## everything CI checks; go test's summary comes last
-	$(MAKE) --no-print-directory verify lint
+	$(MAKE) --no-print-directory verify lint bench-smoke
 	bin/sovereign test-services --platform -- go test $(GO_TEST_FLAGS) $(PKGS)
 
 test-go: build ## only the Go tests, under private servers
@@ -78,5 +78,20 @@ bench-provision: prereqs build ## project provisioning benchmark (BENCHMARKS.md)
 	go build -o bin/bench-provision ./bench/provision
 	bin/sovereign test-services --dir .sovereign/bench --platform -- bin/bench-provision $(BENCH_PROVISION_FLAGS)
 
+# Flags for bench/data, e.g. BENCH_DATA_FLAGS='--duration 30s --concurrency 64'.
+BENCH_DATA_FLAGS ?=
+
+.PHONY: bench-data bench-smoke
+
+bench-data: prereqs build ## record API load benchmark against a raw-pgx baseline (BENCHMARKS.md) on a private platform
+	go build -o bin/bench-data ./bench/data
+	bin/sovereign test-services --dir .sovereign/bench --platform -- bin/bench-data $(BENCH_DATA_FLAGS)
+
+bench-smoke: prereqs build ## both benchmarks in seconds: fails when a request fails, never on timings
+	go build -o bin/bench-provision ./bench/provision
+	go build -o bin/bench-data ./bench/data
+	bin/sovereign test-services --dir .sovereign/bench-smoke --platform -- \
+		bash -c 'bin/bench-provision --n 3 && bin/bench-data --smoke'
+
 clean: ## removes build output; .sovereign/ (local data) stays
-	rm -rf bin/sovereign bin/sov
+	rm -rf bin/sovereign bin/sov bin/bench-provision bin/bench-data

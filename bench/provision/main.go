@@ -27,34 +27,23 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"net/url"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sovereign-backend/sovereign/bench/internal/latency"
+	"github.com/sovereign-backend/sovereign/bench/internal/setup"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
-)
-
-// What `sovereign test-services --platform` exports, and the database its
-// planes use on the server SOVEREIGN_TEST_DATABASE_URL points at.
-const (
-	envAPIURL      = "SOVEREIGN_TEST_API_URL"
-	envDataURL     = "SOVEREIGN_TEST_DATA_URL"
-	envDatabaseURL = "SOVEREIGN_TEST_DATABASE_URL"
-	platformDB     = "sovereign_platform_test"
 )
 
 type config struct {
@@ -67,9 +56,9 @@ type config struct {
 
 func main() {
 	var c config
-	flag.StringVar(&c.apiURL, "api-url", cmp.Or(os.Getenv(envAPIURL), "http://127.0.0.1:7070"), "control plane URL (default $"+envAPIURL+", else the dev one)")
-	flag.StringVar(&c.dataURL, "data-url", cmp.Or(os.Getenv(envDataURL), "http://127.0.0.1:7071"), "data plane URL (default $"+envDataURL+", else the dev one)")
-	flag.StringVar(&c.databaseURL, "database-url", defaultDatabaseURL(), "PostgreSQL URL of the platform's database, for the baseline and the job breakdown (default: $"+envDatabaseURL+" with the database "+platformDB+")")
+	flag.StringVar(&c.apiURL, "api-url", setup.DefaultAPIURL(), "control plane URL (default $"+setup.EnvAPIURL+", else the dev one)")
+	flag.StringVar(&c.dataURL, "data-url", setup.DefaultDataURL(), "data plane URL (default $"+setup.EnvDataURL+", else the dev one)")
+	flag.StringVar(&c.databaseURL, "database-url", setup.DefaultDatabaseURL(), "PostgreSQL URL of the platform's database, for the baseline and the job breakdown (default: $"+setup.EnvDatabaseURL+" with the database "+setup.PlatformDB+")")
 	flag.StringVar(&c.token, "token", "", "access or personal access token to use instead of signing up a fresh account")
 	flag.StringVar(&c.region, "region", "local", "region to create the projects in")
 	flag.IntVar(&c.n, "n", 50, "how many projects (and baseline tenants) to create")
@@ -90,22 +79,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench-provision:", err)
 		os.Exit(1)
 	}
-}
-
-// defaultDatabaseURL is the platform database on the server of
-// SOVEREIGN_TEST_DATABASE_URL, as `sovereign test-services --platform` sets
-// it up.
-func defaultDatabaseURL() string {
-	raw := os.Getenv(envDatabaseURL)
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	u.Path = "/" + platformDB
-	return u.String()
 }
 
 func run(ctx context.Context, c config, out io.Writer) error {
@@ -136,8 +109,8 @@ func run(ctx context.Context, c config, out io.Writer) error {
 			fmt.Fprintf(tw, "%s\t0\t\t\t\t\t\t\n", name)
 			return
 		}
-		s := summarize(d)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", name, len(d), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), ms(s.mean))
+		s := latency.Summarize(d)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", name, len(d), ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), ms(s.Mean))
 	}
 	row("platform: create → active (WaitProjectActive)", plat.active)
 	row("  job wait in queue (created → attempted)", plat.queued)
@@ -150,9 +123,9 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	ps, bs := summarize(plat.active), summarize(base)
+	ps, bs := latency.Summarize(plat.active), latency.Summarize(base)
 	fmt.Fprintf(out, "\nratio create → active / baseline: p50 %.0f×, p90 %.0f×, p99 %.0f×, mean %.0f×\n",
-		ratio(ps.p50, bs.p50), ratio(ps.p90, bs.p90), ratio(ps.p99, bs.p99), ratio(ps.mean, bs.mean))
+		latency.Ratio(ps.P50, bs.P50), latency.Ratio(ps.P90, bs.P90), latency.Ratio(ps.P99, bs.P99), latency.Ratio(ps.Mean, bs.Mean))
 	note := "times in milliseconds; percentiles are nearest-rank"
 	if c.n < 100 {
 		note += fmt.Sprintf(", so p99 of %d samples is the largest", c.n)
@@ -167,42 +140,25 @@ type platformResult struct {
 
 func benchPlatform(ctx context.Context, c config, conn *pgx.Conn) (platformResult, error) {
 	var res platformResult
-	token := c.token
-	if token == "" {
-		email := fmt.Sprintf("bench-%d@example.com", time.Now().UnixNano())
-		sess, err := sovereign.NewManagementClient(c.apiURL).Signup(ctx, email, "bench-"+rand.Text())
-		if err != nil {
-			return res, fmt.Errorf("sign up: %w", err)
-		}
-		token = sess.AccessToken
-	}
-	mc := sovereign.NewManagementClient(c.apiURL, sovereign.WithToken(token))
-	org, err := mc.CreateOrganization(ctx, fmt.Sprintf("bench-%d", time.Now().Unix()))
+	org, err := setup.NewOrg(ctx, c.apiURL, c.token)
 	if err != nil {
-		return res, fmt.Errorf("create organization: %w", err)
+		return res, err
 	}
-	var made []string
 	if c.cleanup {
 		defer func() {
-			cctx := context.WithoutCancel(ctx)
-			for _, id := range made {
-				if _, err := mc.DeleteProject(cctx, id); err != nil {
-					fmt.Fprintf(os.Stderr, "bench-provision: delete project %s: %v\n", id, err)
-				}
-			}
-			if err := mc.DeleteOrganization(cctx, org.ID); err != nil {
-				fmt.Fprintf(os.Stderr, "bench-provision: delete organization %s: %v\n", org.ID, err)
+			if err := org.Cleanup(context.WithoutCancel(ctx)); err != nil {
+				fmt.Fprintf(os.Stderr, "bench-provision: %v\n", err)
 			}
 		}()
 	}
+	mc := org.Client
 	var ids []string
 	for i := range c.n {
 		start := time.Now()
-		p, err := mc.CreateProject(ctx, sovereign.CreateProjectParams{OrganizationID: org.ID, Name: fmt.Sprintf("bench-%03d", i), Region: c.region})
+		p, err := org.CreateProject(ctx, fmt.Sprintf("bench-%03d", i), c.region)
 		if err != nil {
-			return res, fmt.Errorf("create project %d: %w", i, err)
+			return res, err
 		}
-		made = append(made, p.ID)
 		wctx, cancel := context.WithTimeout(ctx, c.timeout)
 		p, err = mc.WaitProjectActive(wctx, p.ID)
 		cancel()
@@ -218,7 +174,7 @@ func benchPlatform(ctx context.Context, c config, conn *pgx.Conn) (platformResul
 		if err != nil {
 			return res, fmt.Errorf("create key for project %d: %w", i, err)
 		}
-		if err := firstCall(ctx, c.dataURL, secret, c.timeout); err != nil {
+		if err := setup.WaitKey(ctx, c.dataURL, secret, c.timeout); err != nil {
 			return res, fmt.Errorf("project %d: %w", i, err)
 		}
 		res.keyFirst = append(res.keyFirst, time.Since(keyStart))
@@ -259,22 +215,6 @@ ORDER BY id LIMIT 1`, projectID).Scan(&created, &attempted, &finalized)
 		return 0, 0, fmt.Errorf("read the provisioning job of project %s: %w", projectID, err)
 	}
 	return attempted.Sub(created), finalized.Sub(attempted), nil
-}
-
-// firstCall calls the data plane with key until it authenticates.
-func firstCall(ctx context.Context, dataURL, key string, timeout time.Duration) error {
-	dc := sovereign.NewClient(dataURL, sovereign.WithAPIKey(key))
-	deadline := time.Now().Add(timeout)
-	for {
-		_, err := dc.CurrentProject(ctx)
-		if err == nil {
-			return nil
-		}
-		if !sovereign.IsUnauthenticated(err) || time.Now().After(deadline) {
-			return fmt.Errorf("first data-plane call with a fresh key: %w", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // benchBaseline times the provisioning transaction n times on conn, in a
@@ -336,31 +276,4 @@ func benchBaseline(ctx context.Context, conn *pgx.Conn, n int) (_ []time.Duratio
 	return out, nil
 }
 
-type summary struct{ p50, p90, p99, max, mean time.Duration }
-
-// summarize gives nearest-rank percentiles.
-func summarize(d []time.Duration) summary {
-	if len(d) == 0 {
-		return summary{}
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	rank := func(p float64) time.Duration {
-		i := int(math.Ceil(p*float64(len(s)))) - 1
-		return s[min(max(i, 0), len(s)-1)]
-	}
-	var sum time.Duration
-	for _, x := range s {
-		sum += x
-	}
-	return summary{p50: rank(0.50), p90: rank(0.90), p99: rank(0.99), max: s[len(s)-1], mean: sum / time.Duration(len(s))}
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
-
-func ratio(a, b time.Duration) float64 {
-	if b <= 0 {
-		return math.Inf(1)
-	}
-	return float64(a) / float64(b)
-}
+func ms(d time.Duration) string { return latency.MS(d, 1) }

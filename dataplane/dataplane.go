@@ -7,11 +7,15 @@ package dataplane
 import (
 	"cmp"
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,11 +25,16 @@ import (
 
 	"github.com/sovereign-backend/sovereign/dataplane/admin"
 	"github.com/sovereign-backend/sovereign/dataplane/apikeys"
+	"github.com/sovereign-backend/sovereign/dataplane/auth"
+	"github.com/sovereign-backend/sovereign/dataplane/auth/mfa"
+	"github.com/sovereign-backend/sovereign/dataplane/auth/oauth"
 	"github.com/sovereign-backend/sovereign/dataplane/keyauth"
 	"github.com/sovereign-backend/sovereign/dataplane/migrations"
 	"github.com/sovereign-backend/sovereign/dataplane/records"
 	"github.com/sovereign-backend/sovereign/dataplane/registration"
 	"github.com/sovereign-backend/sovereign/dataplane/rest"
+	"github.com/sovereign-backend/sovereign/dataplane/rules"
+	"github.com/sovereign-backend/sovereign/dataplane/rules/rulesrpc"
 	"github.com/sovereign-backend/sovereign/dataplane/schema"
 	"github.com/sovereign-backend/sovereign/dataplane/schema/schemarpc"
 	"github.com/sovereign-backend/sovereign/dataplane/tenantdb"
@@ -35,6 +44,7 @@ import (
 	"github.com/sovereign-backend/sovereign/internal/httpserver"
 	"github.com/sovereign-backend/sovereign/internal/idempotency"
 	"github.com/sovereign-backend/sovereign/internal/migrate"
+	"github.com/sovereign-backend/sovereign/internal/ratelimit"
 	dataplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1"
 	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1/dataplanev1connect"
 )
@@ -95,6 +105,10 @@ type Plane struct {
 	started  time.Time
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
+	// tenantHooks run when a tenant's state changes (pause, purge), to drop
+	// what nodes cache about it; set before serving, read after.
+	tenantHooks []func(context.Context, string) error
+	closers     []func()
 }
 
 // New validates cfg, opens the backing services, applies pending migrations
@@ -144,8 +158,13 @@ func (p *Plane) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dataplane: %w", err)
 	}
+	p.tenantHooks = []func(context.Context, string) error{keys.TenantChanged, collections.TenantChanged}
 	store, err := tenants.New(tenants.Config{Pool: be.Pool, Changed: func(ctx context.Context, ref string) error {
-		return errors.Join(keys.TenantChanged(ctx, ref), collections.TenantChanged(ctx, ref))
+		var errs []error
+		for _, h := range p.tenantHooks {
+			errs = append(errs, h(ctx, ref))
+		}
+		return errors.Join(errs...)
 	}})
 	if err != nil {
 		return fmt.Errorf("dataplane: %w", err)
@@ -179,15 +198,47 @@ func (p *Plane) build(ctx context.Context) error {
 		p.mux.Handle(ah.Route())
 	}
 	// Tenant-facing services authenticate with the project's API key.
-	keyOpts := connect.WithInterceptors(keyauth.NewInterceptor(keys))
+	rulesSvc, err := rules.New(rules.Config{Schema: collections})
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	rulesH := rulesrpc.NewHandler(rulesSvc)
+	// End-user auth needs a secret to seal signing keys, TOTP secrets and
+	// provider credentials: derived from the region secret, so a node
+	// without one serves no end-user auth (as it serves no admin service).
+	var authSvc *auth.Service
+	interceptors := []connect.Interceptor{keyauth.NewInterceptor(keys)}
+	if cfg.RegionSecret != "" {
+		if authSvc, err = p.buildAuth(db); err != nil {
+			return err
+		}
+		interceptors = append(interceptors, authSvc.Interceptor())
+	}
+	keyOpts := connect.WithInterceptors(interceptors...)
 	api.Handle(dataplanev1connect.NewProjectServiceHandler(keyauth.NewProjectHandler(cfg.Region), keyOpts))
 	collectionsH := idempotentCollections{schemarpc.NewHandler(collections), idem}
 	recordsH := records.NewHandler(recordSvc, idem)
 	api.Handle(dataplanev1connect.NewCollectionServiceHandler(collectionsH, keyOpts))
 	api.Handle(dataplanev1connect.NewRecordServiceHandler(recordsH, keyOpts, connect.WithReadMaxBytes(int(rest.DefaultMaxBatchBytes))))
-	restAPI, err := rest.New(rest.Config{Collections: collectionsH, Records: recordsH, Keys: keys, MaxRecordBytes: int64(cfg.MaxRecordBytes)})
+	restCfg := rest.Config{Collections: collectionsH, Records: recordsH, Keys: keys, MaxRecordBytes: int64(cfg.MaxRecordBytes)}
+	if authSvc != nil {
+		restCfg.Users = authSvc.AuthenticateUser
+	}
+	restAPI, err := rest.New(restCfg)
 	if err != nil {
 		return fmt.Errorf("dataplane: %w", err)
+	}
+	api.Handle(dataplanev1connect.NewRulesServiceHandler(rulesH, keyOpts))
+	if err := restAPI.AddRules(rulesH); err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	if authSvc != nil {
+		authH := auth.NewHandler(authSvc)
+		api.Handle(dataplanev1connect.NewAuthServiceHandler(authH, keyOpts))
+		api.Handle(dataplanev1connect.NewAuthAdminServiceHandler(auth.NewAdminHandler(authSvc), keyOpts))
+		if err := rest.RegisterAuth(api, rest.AuthConfig{Auth: authH, Service: authSvc, Keys: keys}); err != nil {
+			return fmt.Errorf("dataplane: %w", err)
+		}
 	}
 	restAPI.Register(api)
 
@@ -196,6 +247,10 @@ func (p *Plane) build(ctx context.Context) error {
 	p.stop = stop
 	p.wg.Go(func() { keys.Run(runCtx) })
 	p.wg.Go(func() { collections.Run(runCtx) })
+	if authSvc != nil {
+		p.wg.Go(func() { authSvc.Run(runCtx) })
+		p.tenantHooks = append(p.tenantHooks, authSvc.TenantChanged)
+	}
 	p.wg.Go(func() { reg.Run(runCtx) })
 	p.wg.Go(func() { idempotency.PurgeEvery(runCtx, idem, time.Hour, cfg.Logger) })
 	return nil
@@ -214,6 +269,9 @@ func (p *Plane) Close() {
 		p.stop()
 		p.wg.Wait()
 	}
+	for _, c := range p.closers {
+		c()
+	}
 	p.backends.Close()
 }
 
@@ -230,4 +288,38 @@ func (h idempotentCollections) CreateCollection(ctx context.Context, req *connec
 		scope = "tenant:" + k.TenantRef
 	}
 	return idempotency.Do(ctx, h.store, scope, req, h.CollectionServiceHandler.CreateCollection)
+}
+
+// buildAuth makes the end-user auth service: MFA, OAuth, throttles in Valkey
+// when there is one, and mails kept in each tenant's _auth_mail table.
+func (p *Plane) buildAuth(db *tenantdb.DB) (*auth.Service, error) {
+	cfg := p.cfg
+	key, err := hkdf.Key(sha256.New, []byte(cfg.RegionSecret), []byte(cfg.Region), "sovereign data plane auth v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: derive auth key: %w", err)
+	}
+	m, err := mfa.New(mfa.Config{SecretKey: key})
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	o, err := oauth.New(oauth.Config{SecretKey: key, CallbackURL: func(ref string) string {
+		return strings.TrimRight(cfg.PublicURL, "/") + "/v1/auth/callback?ref=" + url.QueryEscape(ref)
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	ac := auth.Config{DB: db, Broker: p.backends.Broker, KeySecret: key, Logger: cfg.Logger, MFA: auth.MFAFrom(m), OAuth: auth.OAuthFrom(o)}
+	if cfg.ValkeyURL != "" {
+		lim, err := ratelimit.NewValkey(ratelimit.ValkeyConfig{URL: cfg.ValkeyURL, Prefix: cmp.Or(cfg.KeyPrefix, backends.DefaultKeyPrefix) + "dataplane:ratelimit:"})
+		if err != nil {
+			return nil, fmt.Errorf("dataplane: %w", err)
+		}
+		p.closers = append(p.closers, lim.Close)
+		ac.Limiter = lim
+	}
+	svc, err := auth.New(ac)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	return svc, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sovereign-backend/sovereign/cli/db/importcmd"
 	"github.com/sovereign-backend/sovereign/cli/db/query"
 	"github.com/sovereign-backend/sovereign/cli/db/records"
+	"github.com/sovereign-backend/sovereign/cli/db/rules"
 	"github.com/sovereign-backend/sovereign/cli/db/shared"
 	"github.com/sovereign-backend/sovereign/cli/factory"
 )
@@ -38,7 +39,7 @@ makes more), on the data plane of --data-url or the profile.`,
 	cmd.AddCommand(
 		collections.NewCmdCollections(f), records.NewCmdRecords(f),
 		query.NewCmdQuery(f, nil), export.NewCmdExport(f, nil), importcmd.NewCmdImport(f, nil),
-		history.NewCmdHistory(f, nil),
+		history.NewCmdHistory(f, nil), rules.NewCmdRules(f),
 	)
 	return cmd
 }

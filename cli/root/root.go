@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sovereign-backend/sovereign/cli/auth"
 	"github.com/sovereign-backend/sovereign/cli/credentials"
 	"github.com/sovereign-backend/sovereign/cli/db"
 	"github.com/sovereign-backend/sovereign/cli/dev"
@@ -68,7 +69,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 	add("account",
 		signup.NewCmdSignup(f, nil), login.NewCmdLogin(f, nil), logout.NewCmdLogout(f, nil),
 		whoami.NewCmdWhoAmI(f, nil), tokens.NewCmdTokens(f))
-	add("manage", orgs.NewCmdOrgs(f), projects.NewCmdProjects(f), keys.NewCmdKeys(f), regions.NewCmdRegions(f), db.NewCmdDB(f))
+	add("manage", orgs.NewCmdOrgs(f), projects.NewCmdProjects(f), keys.NewCmdKeys(f), regions.NewCmdRegions(f), db.NewCmdDB(f), auth.NewCmdAuth(f))
 	add("local", status.NewCmdStatus(f, nil), monitor.NewCmdMonitor(f, nil), dev.NewCmdDev(f, nil))
 	usageArgs(cmd)
 	return cmd

@@ -1,67 +1,12 @@
 package accounts
 
 import (
-	"context"
-	"errors"
 	"strings"
 	"testing"
 )
 
-// TestPasswordHash covers the default (production) parameters.
-func TestPasswordHash(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	h := newHasher(DefaultArgon2, 2)
-	phc, err := h.Hash(ctx, goodPW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(phc, "$argon2id$v=19$m=19456,t=2,p=1$") {
-		t.Fatalf("hash %q", phc)
-	}
-	if again, _ := h.Hash(ctx, goodPW); again == phc {
-		t.Fatal("two hashes of one password are equal: no salt")
-	}
-	for pw, want := range map[string]bool{goodPW: true, goodPW + " ": false, "": false} {
-		ok, err := h.Verify(ctx, pw, phc)
-		if err != nil || ok != want {
-			t.Errorf("Verify(%q) = %v, %v; want %v", pw, ok, err, want)
-		}
-	}
-	// A hash made with other parameters still verifies.
-	cheap := newHasher(Argon2Params{Memory: 64, Time: 1, Threads: 1}, 1)
-	old, _ := cheap.Hash(ctx, goodPW)
-	if ok, err := h.Verify(ctx, goodPW, old); !ok || err != nil {
-		t.Fatalf("Verify of a cheaper hash = %v, %v", ok, err)
-	}
-	for _, bad := range []string{"", "plain", "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"} {
-		if _, err := h.Verify(ctx, goodPW, bad); !errors.Is(err, errHashFormat) {
-			t.Errorf("Verify against %q: %v, want errHashFormat", bad, err)
-		}
-	}
-}
-
-const goodPW = "correct horse battery"
-
-// TestHashWaitRespectsContext fills the semaphore and checks a waiting hash
-// gives up with its context.
-func TestHashWaitRespectsContext(t *testing.T) {
-	t.Parallel()
-	h := newHasher(Argon2Params{Memory: 64, Time: 1, Threads: 1}, 1)
-	if err := h.acquire(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := h.Hash(ctx, goodPW); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Hash with a full semaphore and a canceled context: %v", err)
-	}
-	h.release()
-	if _, err := h.Hash(context.Background(), goodPW); err != nil {
-		t.Fatal(err)
-	}
-}
-
+// The hashing itself is tested in internal/passwords; this checks that the
+// rule reaches accounts' callers as an InputError on the password field.
 func TestCheckPassword(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -69,21 +14,20 @@ func TestCheckPassword(t *testing.T) {
 		ok              bool
 	}{
 		{"correct horse battery", "ada@example.com", true},
-		{"ünïcödé-pässwörd", "ada@example.com", true},
 		{"123456789", "ada@example.com", false},
-		{"abcdefghijkl", "ada@example.com", false},
-		{"ÄÖÜäöüßéèê", "ada@example.com", false},
-		{"01234567890123", "ada@example.com", false},
 		{"my ADA password 1", "ada@example.com", false},
-		{"my ab password 1", "ab@example.com", true}, // a 2-letter name is not forbidden
 	}
 	for _, tt := range tests {
 		err := checkPassword(tt.password, tt.email)
 		if (err == nil) != tt.ok {
 			t.Errorf("checkPassword(%q, %q) = %v, want ok=%v", tt.password, tt.email, err, tt.ok)
 		}
-		if err != nil && !strings.Contains(err.Error(), passwordRule) {
-			t.Errorf("error %q does not state the rule", err)
+		if err == nil {
+			continue
+		}
+		ie, ok := err.(*InputError)
+		if !ok || ie.Field != "password" || !strings.Contains(err.Error(), passwordRule) {
+			t.Errorf("error %#v is not a password InputError stating the rule", err)
 		}
 	}
 }

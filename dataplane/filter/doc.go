@@ -121,6 +121,26 @@
 // on text compare bytes in Go, which is PostgreSQL's order only under the C
 // collation.
 //
+// # Rules
+//
+// Access rules (package rules) are the same language in a rule environment
+// (NewRuleEnv): every name is qualified. record.<field> is a field of the
+// record (the row read or written), auth.uid, auth.role and auth.aal are
+// the caller's (strings, "" when absent), auth.claims.<name> is a claim of
+// the caller's access token when it is a JSON string and null otherwise,
+// request.method is the method of the rule being evaluated and
+// request.time the time of the request. They combine with fields as fields
+// combine with each other; an id or relation compared with a request value
+// is compared as text, in the UUID's canonical form. Env.Rule compiles one
+// tree three ways: Rule.SQL (request values as placeholders), Rule.Policy
+// (for row-level security: no placeholders; request values read from the
+// sovereign.* settings with current_setting, request.time as now(), and
+// literals rendered by a strict renderer: numbers through strconv, strings
+// as quoted constants with quotes doubled and, when they hold a backslash,
+// the E'…' form with backslashes doubled, so that they mean the same under
+// any standard_conforming_strings) and Rule.Eval. The property test checks
+// that the three agree.
+//
 // # Limits
 //
 // A filter is at most MaxLen bytes, MaxNodes expression nodes (each field,

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -92,12 +93,18 @@ var kindName = map[kind]string{
 	kList:     "list",
 }
 
-// column is a field that filters can name.
+// column is a field that filters can name, or in rules a value of the
+// request (auth.uid, request.time, …), which the tree treats like a column
+// that SQL reads from parameters or settings instead of the row.
 type column struct {
 	name     string
 	quoted   string // pgx.Identifier{name}.Sanitize()
 	kind     kind
 	typeName string // the schema's name for its type, for messages
+	// param is set for a request value: one of the param* constants.
+	param string
+	// claim is the claim's name for paramClaim.
+	claim string
 }
 
 // Env is a collection's filter environment: its fields as CEL declarations.
@@ -105,13 +112,17 @@ type column struct {
 type Env struct {
 	cel     *cel.Env
 	columns map[string]*column
+	// rule is set for a rule environment (NewRuleEnv).
+	rule bool
 }
 
 // NewEnv declares each field of c, and the system fields, as a top-level
 // CEL variable of its type. Fields whose names are CEL reserved words cannot
 // be named in filters and are left out.
-func NewEnv(c *schema.Collection) (*Env, error) {
-	e := &Env{columns: map[string]*column{}}
+func NewEnv(c *schema.Collection) (*Env, error) { return newEnv(c, false) }
+
+func newEnv(c *schema.Collection, rule bool) (*Env, error) {
+	e := &Env{columns: map[string]*column{}, rule: rule}
 	add := func(name string, k kind, typeName string) error {
 		if _, dup := e.columns[name]; dup {
 			return fmt.Errorf("filter: collection %q: field %q declared twice", c.Name, name)
@@ -172,6 +183,13 @@ func NewEnv(c *schema.Collection) (*Env, error) {
 		}
 		opts = append(opts, cel.Variable(name, celType(col.kind)))
 	}
+	if rule {
+		// Request values have dotted names, which no field can have.
+		for _, p := range params {
+			e.columns[p.name] = &column{name: p.name, kind: p.kind, typeName: kindName[p.kind], param: p.param}
+			opts = append(opts, cel.Variable(p.name, celType(p.kind)))
+		}
+	}
 	env, err := cel.NewEnv(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("filter: collection %q: %w", c.Name, err)
@@ -225,6 +243,9 @@ type Compiled struct {
 // that it can be placed after argBase other arguments of the same
 // statement. Bad filters give an *Error.
 func (e *Env) Compile(expr string, argBase int) (Compiled, error) {
+	if e.rule {
+		return Compiled{}, errRuleEnv
+	}
 	root, err := e.build(expr)
 	if err != nil {
 		return Compiled{}, err
@@ -233,6 +254,8 @@ func (e *Env) Compile(expr string, argBase int) (Compiled, error) {
 	w.expr(root)
 	return Compiled{SQL: w.b.String(), Args: w.args}, nil
 }
+
+var errRuleEnv = errors.New("filter: a rule environment compiles rules (Env.Rule), not filters")
 
 // Program is a compiled filter that evaluates in Go. It is safe for
 // concurrent use.
@@ -243,6 +266,9 @@ type Program struct {
 // Program compiles expr for evaluation in Go. Bad filters give an *Error,
 // the same one Compile gives.
 func (e *Env) Program(expr string) (*Program, error) {
+	if e.rule {
+		return nil, errRuleEnv
+	}
 	root, err := e.build(expr)
 	if err != nil {
 		return nil, err

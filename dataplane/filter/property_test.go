@@ -304,6 +304,8 @@ func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
 type gen struct {
 	rng *rand.Rand
 	ids []string
+	// prefix goes before every field name: "record." in rules.
+	prefix string
 }
 
 func (g *gen) pick(cat string) string {
@@ -313,7 +315,7 @@ func (g *gen) pick(cat string) string {
 			names = append(names, c.name)
 		}
 	}
-	return pick(g.rng, names)
+	return g.prefix + pick(g.rng, names)
 }
 
 func (g *gen) pred(depth int) string {
@@ -354,9 +356,9 @@ func (g *gen) leaf() string {
 		c := pick(r, columns)
 		op := pick(r, []string{"==", "!="})
 		if r.IntN(3) == 0 {
-			return "null " + op + " " + c.name
+			return "null " + op + " " + g.prefix + c.name
 		}
-		return c.name + " " + op + " null"
+		return g.prefix + c.name + " " + op + " null"
 	case 5: // in
 		cat := pick(r, []string{"text", "int", "double", "bool", "time", "uuid", "size"})
 		var vals []string

@@ -7,11 +7,19 @@ import (
 
 // sqlWriter writes the compiled tree as SQL. Literals only ever become
 // placeholders; the text holds quoted column names, placeholders with casts,
-// operators and keywords.
+// operators and keywords. A rule's policy (policy set) has no placeholders:
+// literals are rendered by literal and request values read the sovereign.*
+// settings.
 type sqlWriter struct {
 	b    strings.Builder
 	base int
 	args []any
+	// In rules: the request's values for placeholders (nil in policies),
+	// the rule's method, and whether this is a policy.
+	auth   *Auth
+	method string
+	policy bool
+	err    error
 }
 
 var sqlOps = map[string]string{"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -20,6 +28,14 @@ var sqlOps = map[string]string{"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">":
 const jsonNull = "null"
 
 func (w *sqlWriter) arg(v any, typ string) {
+	if w.policy {
+		lit, err := literal(v, typ)
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+		w.b.WriteString(lit)
+		return
+	}
 	w.args = append(w.args, v)
 	w.b.WriteByte('$')
 	w.b.WriteString(strconv.Itoa(w.base + len(w.args)))
@@ -54,8 +70,18 @@ func (w *sqlWriter) expr(e expr) {
 			w.b.WriteString("FALSE")
 		}
 	case truthExpr:
-		w.b.WriteString(e.col.quoted)
+		w.col(e.col)
 	case nullExpr:
+		if e.col.param != "" {
+			w.b.WriteByte('(')
+			w.col(e.col)
+			if e.null {
+				w.b.WriteString(") IS NULL")
+			} else {
+				w.b.WriteString(") IS NOT NULL")
+			}
+			return
+		}
 		switch {
 		case e.col.kind == kJSON && e.null:
 			// A JSON null is null as well as an SQL NULL: Go sees nil
@@ -99,10 +125,12 @@ func (w *sqlWriter) expr(e expr) {
 		default:
 			p = "%" + p + "%"
 		}
-		w.b.WriteString(e.col.quoted + " LIKE ")
+		w.col(e.col)
+		w.b.WriteString(" LIKE ")
 		w.arg(p, "text")
 	case matchExpr:
-		w.b.WriteString(e.col.quoted + " ~ ")
+		w.col(e.col)
+		w.b.WriteString(" ~ ")
 		w.arg(e.pg, "text")
 	}
 }
@@ -115,8 +143,32 @@ func (w *sqlWriter) operand(o operand, dom kind) {
 	case o.lit != nil:
 		w.arg(o.lit.arg(), sqlType[dom])
 	case o.size:
-		w.b.WriteString("char_length(" + o.col.quoted + ")")
+		w.b.WriteString("char_length(")
+		w.col(o.col)
+		w.b.WriteByte(')')
+	case dom == kText && o.col.kind == kUUID:
+		// An id or relation compared with a request value, as text.
+		w.b.WriteString(o.col.quoted + "::text")
 	default:
-		w.b.WriteString(o.col.quoted)
+		w.col(o.col)
 	}
+}
+
+// col writes a column, or the SQL of a request value: a placeholder in
+// queries, the sovereign.* setting (or now(), or the rule's method) in
+// policies.
+func (w *sqlWriter) col(c *column) {
+	if c.param == "" {
+		w.b.WriteString(c.quoted)
+		return
+	}
+	if w.policy {
+		w.b.WriteString(policyParam(c, w.method))
+		return
+	}
+	if c.param == paramTime {
+		w.arg(w.auth.Time, "timestamptz")
+		return
+	}
+	w.arg(paramValue(c, w.auth, w.method), "text")
 }

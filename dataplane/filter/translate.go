@@ -155,30 +155,69 @@ type translator struct {
 	info  *ast.SourceInfo
 	fac   ast.ExprFactory
 	nodes int
+	// In rules: the columns of claims by the id of the node that names
+	// them, the record fields read and the claims read.
+	extra  map[int64]*column
+	fields []string
+	claims []*column
+	// starts maps a qualified name's node (record.title) to where its
+	// first part starts (line, column as CEL counts them), where errors
+	// about it point.
+	starts map[int64][2]int
+}
+
+// column is the column (or request value) an identifier names, nil when
+// it names none.
+func (t *translator) column(e ast.Expr) *column {
+	if c, ok := t.extra[e.ID()]; ok {
+		return c
+	}
+	return t.env.columns[e.AsIdent()]
 }
 
 // build parses, checks and translates a filter.
 func (e *Env) build(src string) (expr, error) {
+	root, _, err := e.translate(src)
+	return root, err
+}
+
+// translate parses, checks and translates a filter or rule, and returns
+// the translator for what it learnt on the way.
+func (e *Env) translate(src string) (expr, *translator, error) {
+	root, t, err := e.translate1(src)
+	if err != nil && e.rule {
+		if fe, ok := err.(*Error); ok {
+			fe.Message = ruleWording.Replace(fe.Message)
+		}
+	}
+	return root, t, err
+}
+
+// ruleWording says "rule" where messages shared with filters say "filter".
+var ruleWording = strings.NewReplacer("in filters", "in rules", "the filter", "the rule")
+
+func (e *Env) translate1(src string) (expr, *translator, error) {
 	if len(src) > MaxLen {
-		return nil, &Error{Message: fmt.Sprintf("the filter is %d bytes long, more than the limit of %d", len(src), MaxLen)}
+		return nil, nil, &Error{Message: fmt.Sprintf("the filter is %d bytes long, more than the limit of %d", len(src), MaxLen)}
 	}
 	if strings.TrimSpace(src) == "" {
-		return nil, &Error{Line: 1, Column: 1, Message: "the filter is empty"}
+		return nil, nil, &Error{Line: 1, Column: 1, Message: "the filter is empty"}
 	}
 	parsed, iss := e.cel.Parse(src)
 	if iss.Err() != nil {
 		ce := iss.Errors()[0]
-		return nil, e.errAtLocation(src, ce.Location.Line(), ce.Location.Column(), "", "syntax error: "+ce.Message)
+		return nil, nil, e.errAtLocation(src, ce.Location.Line(), ce.Location.Column(), "", syntaxMessage(ce.Message))
 	}
 	native := parsed.NativeRep()
 	t := &translator{env: e, src: src, info: native.SourceInfo(), fac: ast.NewExprFactory()}
 	if err := t.walk(native.Expr(), 1, false); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, iss := e.cel.Check(parsed); iss.Err() != nil {
-		return nil, t.checkError(native.Expr(), iss.Errors()[0].ExprID, iss.Errors()[0].Message)
+		return nil, nil, t.checkError(native.Expr(), iss.Errors()[0].ExprID, iss.Errors()[0].Message)
 	}
-	return t.pred(native.Expr())
+	root, err := t.pred(native.Expr())
+	return root, t, err
 }
 
 func (e *Env) errAtLocation(src string, line, col int, field, msg string) *Error {
@@ -192,11 +231,14 @@ func (e *Env) errAtLocation(src string, line, col int, field, msg string) *Error
 // errAt is an error at the expression id; with a field, the message is
 // prefixed with the field's name.
 func (t *translator) errAt(id int64, field, format string, args ...any) *Error {
-	loc := t.info.GetStartLocation(id)
 	msg := fmt.Sprintf(format, args...)
 	if field != "" {
 		msg = field + ": " + msg
 	}
+	if p, ok := t.starts[id]; ok {
+		return t.env.errAtLocation(t.src, p[0], p[1], field, msg)
+	}
+	loc := t.info.GetStartLocation(id)
 	return t.env.errAtLocation(t.src, loc.Line(), loc.Column(), field, msg)
 }
 
@@ -215,6 +257,9 @@ func (t *translator) walk(e ast.Expr, depth int, listOK bool) error {
 	switch e.Kind() {
 	case ast.IdentKind:
 		name := e.AsIdent()
+		if t.env.rule {
+			return t.bareName(e)
+		}
 		col, ok := t.env.columns[name]
 		if !ok {
 			le := t.errAt(e.ID(), "", "unknown field %q", name)
@@ -244,6 +289,9 @@ func (t *translator) walk(e ast.Expr, depth int, listOK bool) error {
 		}
 		return nil
 	case ast.SelectKind:
+		if t.env.rule {
+			return t.qualified(e)
+		}
 		sel := e.AsSelect()
 		if op := sel.Operand(); op.Kind() == ast.IdentKind {
 			if col, ok := t.env.columns[op.AsIdent()]; ok {
@@ -292,8 +340,8 @@ func (t *translator) widen(other, lit ast.Expr) {
 	if other.Kind() != ast.IdentKind || lit.Kind() != ast.LiteralKind {
 		return
 	}
-	col, ok := t.env.columns[other.AsIdent()]
-	if !ok || col.kind != kDouble {
+	col := t.column(other)
+	if col == nil || col.kind != kDouble {
 		return
 	}
 	if i, ok := lit.AsLiteral().(types.Int); ok {
@@ -333,7 +381,7 @@ func find(e ast.Expr, id int64) ast.Expr {
 func (t *translator) describe(e ast.Expr) (typeName string, col *column) {
 	switch e.Kind() {
 	case ast.IdentKind:
-		if c, ok := t.env.columns[e.AsIdent()]; ok {
+		if c := t.column(e); c != nil {
 			return c.typeName, c
 		}
 	case ast.LiteralKind:
@@ -384,7 +432,7 @@ func sizeArg(c ast.CallExpr) ast.Expr {
 func (t *translator) checkError(root ast.Expr, id int64, celMsg string) *Error {
 	node := find(root, id)
 	if node != nil && node.Kind() == ast.IdentKind {
-		if col := t.env.columns[node.AsIdent()]; col != nil && col.kind != kBool {
+		if col := t.column(node); col != nil && col.kind != kBool {
 			return t.errAt(id, col.name, "%s field is not a condition; compare it with a value", article(col.typeName))
 		}
 	}
@@ -462,7 +510,7 @@ func (t *translator) pred(e ast.Expr) (expr, error) {
 		tn, _ := t.describe(e)
 		return nil, t.errAt(e.ID(), "", "%s is not a condition", article(tn))
 	case ast.IdentKind:
-		col := t.env.columns[e.AsIdent()]
+		col := t.column(e)
 		if col.kind == kBool {
 			return truthExpr{col: col}, nil
 		}
@@ -533,7 +581,7 @@ func (t *translator) cmp(id int64, op string, a, b ast.Expr) (expr, error) {
 			tn, _ := t.describe(a)
 			return nil, t.errAt(a.ID(), "", "only fields can be compared with null, not %s", article(tn))
 		}
-		col := t.env.columns[a.AsIdent()]
+		col := t.column(a)
 		if col.kind == kVector {
 			return nil, t.errAt(a.ID(), col.name, "vector fields cannot be used in filters")
 		}
@@ -587,6 +635,11 @@ func (t *translator) domain(at ast.Expr, l, r operand, op string) (kind, error) 
 		}
 	case lk == kUUID && rk == kText && r.lit != nil:
 		return kUUID, nil
+	case r.lit == nil && ((lk == kUUID && rk == kText && r.col.param != "") || (lk == kText && l.col.param != "" && rk == kUUID)):
+		// An id or relation compared with a request value (auth.uid):
+		// as text, in the UUID's canonical form, since the request value
+		// need not be a UUID at all ('' when anonymous).
+		return kText, nil
 	}
 	lt := l.col.typeName
 	if l.size {
@@ -622,7 +675,7 @@ func (t *translator) convert(at ast.Expr, l operand, v value, dom kind) (value, 
 func (t *translator) operand(e ast.Expr) (operand, error) {
 	switch e.Kind() {
 	case ast.IdentKind:
-		col := t.env.columns[e.AsIdent()]
+		col := t.column(e)
 		switch col.kind {
 		case kVector:
 			return operand{}, t.errAt(e.ID(), col.name, "vector fields cannot be used in filters")
@@ -637,7 +690,7 @@ func (t *translator) operand(e ast.Expr) (operand, error) {
 			if arg == nil || arg.Kind() != ast.IdentKind {
 				return operand{}, t.errAt(e.ID(), "", "size applies to a text or file field")
 			}
-			col := t.env.columns[arg.AsIdent()]
+			col := t.column(arg)
 			if col.kind != kText {
 				return operand{}, t.errAt(arg.ID(), col.name, "size applies to text and file fields, not %s", col.typeName)
 			}
@@ -813,7 +866,7 @@ func (t *translator) strfn(fn string, target, arg ast.Expr) (expr, error) {
 	if target.Kind() != ast.IdentKind {
 		return nil, t.errAt(target.ID(), "", "%s applies to a text or file field", fn)
 	}
-	col := t.env.columns[target.AsIdent()]
+	col := t.column(target)
 	if col.kind != kText {
 		return nil, t.errAt(target.ID(), col.name, "%s applies to text and file fields, not %s", fn, col.typeName)
 	}
@@ -840,4 +893,18 @@ func article(s string) string {
 		return "an " + s
 	}
 	return "a " + s
+}
+
+// syntaxMessage makes the parser's message readable: it drops the grammar's
+// list of expected tokens and names the end of the text plainly.
+func syntaxMessage(m string) string {
+	m = strings.TrimPrefix(m, "Syntax error: ")
+	if i := strings.Index(m, " expecting "); i >= 0 {
+		m = m[:i]
+	}
+	m = strings.Replace(m, "mismatched input '<EOF>'", "unexpected end of the filter", 1)
+	m = strings.Replace(m, "extraneous input '<EOF>'", "unexpected end of the filter", 1)
+	m = strings.Replace(m, "mismatched input", "unexpected", 1)
+	m = strings.Replace(m, "extraneous input", "unexpected", 1)
+	return "syntax error: " + m
 }

@@ -268,6 +268,8 @@ func (k Kind) Code() connect.Code {
 		return connect.CodeResourceExhausted
 	case KindReferenced:
 		return connect.CodeFailedPrecondition
+	case KindDenied:
+		return connect.CodePermissionDenied
 	}
 	return connect.CodeInternal
 }

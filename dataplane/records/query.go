@@ -50,6 +50,13 @@ func (s *Service) Get(ctx context.Context, id tenantdb.Identity, p GetParams) (R
 	if err != nil {
 		return nil, err
 	}
+	acc, err := s.access(id, c)
+	if err != nil {
+		return nil, err
+	}
+	// A record the view rule hides is not found: whether it exists is
+	// none of the caller's business.
+	rule, ruleArgs := acc.where(filter.MethodView, 1)
 	var rec Record
 	err = s.db.Read(ctx, id, func(rows pgx.Rows) error {
 		if !rows.Next() {
@@ -61,7 +68,7 @@ func (s *Service) Get(ctx context.Context, id tenantdb.Identity, p GetParams) (R
 		}
 		rec = toRecord(sel.read, vals)
 		return nil
-	}, "SELECT "+selectList(sel.read)+" FROM "+table(id.TenantRef, c)+` WHERE "id" = $1`, rid)
+	}, "SELECT "+selectList(sel.read)+" FROM "+table(id.TenantRef, c)+` WHERE "id" = $1`+rule, append([]any{rid}, ruleArgs...)...)
 	if err != nil {
 		return nil, s.readError(c, err)
 	}
@@ -159,6 +166,10 @@ func (s *Service) Query(ctx context.Context, id tenantdb.Identity, p QueryParams
 	for _, k := range keys {
 		sel.need(k.col)
 	}
+	acc, err := s.access(id, c)
+	if err != nil {
+		return QueryResult{}, err
+	}
 	var filterArgs []any
 	where := "true"
 	if strings.TrimSpace(p.Filter) != "" {
@@ -173,6 +184,11 @@ func (s *Service) Query(ctx context.Context, id tenantdb.Identity, p QueryParams
 		where = "(" + compiled.SQL + ")"
 		filterArgs = compiled.Args
 	}
+	// The list rule joins the filter: pages, counts and estimates see
+	// only what the caller may list.
+	rule, ruleArgs := acc.where(filter.MethodList, len(filterArgs))
+	where += rule
+	filterArgs = append(filterArgs, ruleArgs...)
 	args := slices.Clone(filterArgs)
 	hash := queryHash(c.Name, p.Filter, keys)
 	keyset := "true"
@@ -621,6 +637,22 @@ func (s *Service) expand(ctx context.Context, id tenantdb.Identity, fields []sch
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
+			var rule string
+			var ruleArgs []any
+			if tc != nil {
+				// Targets show only as the target collection's view rule
+				// allows; the others (all of them, when it has no rules)
+				// expand to null, as a missing target does.
+				acc, err := s.access(id, tc)
+				var re *Error
+				if errors.As(err, &re) && re.Kind == KindDenied {
+					tc = nil
+				} else if err != nil {
+					return err
+				} else {
+					rule, ruleArgs = acc.where(filter.MethodView, 1)
+				}
+			}
 			if tc != nil {
 				cols := allColumns(tc)
 				err = s.db.Read(ctx, id, func(rows pgx.Rows) error {
@@ -633,7 +665,7 @@ func (s *Service) expand(ctx context.Context, id tenantdb.Identity, fields []sch
 						targets[rec[schema.FieldID].(string)] = rec
 					}
 					return rows.Err()
-				}, "SELECT "+selectList(cols)+" FROM "+table(id.TenantRef, tc)+` WHERE "id" = ANY($1)`, ids)
+				}, "SELECT "+selectList(cols)+" FROM "+table(id.TenantRef, tc)+` WHERE "id" = ANY($1)`+rule, append([]any{ids}, ruleArgs...)...)
 				if err != nil {
 					return s.readError(tc, err)
 				}

@@ -66,6 +66,37 @@
 // plus a hash of the collection, filter text and sort; it is refused with
 // any other query. Cursors are not signed: a forged one can only move
 // within the caller's own records.
+//
+// # Access rules
+//
+// The service role (a secret key) reads and writes everything. Anyone else
+// (a publishable key: anon; a signed-in user: authenticated) goes through
+// the collection's access rules (package rules), which this package adds
+// to the SQL of every statement, with the caller as parameters, on top of
+// the row-level-security policies that enforce the same rules in the
+// database:
+//
+//   - a collection with no rules at all refuses them: KindDenied, "access
+//     rules are not set yet";
+//   - query: the list rule joins the filter, so pages, exact counts and
+//     estimated counts (always the planner's, through EXPLAIN) see only
+//     what the caller may list; a missing list rule lists nothing;
+//   - get: the view rule; a record it hides is KindNotFound, never
+//     KindDenied, so that existence is not revealed. Expanded relations
+//     show a target only where the target collection's view rule does
+//     (null otherwise, as for a missing target; a target collection
+//     without rules shows none);
+//   - update and replace: the update rule on the record as it is (one it
+//     hides is KindNotFound, also when an expected version is given), and
+//     the update policy's check on the record as it becomes (KindDenied);
+//   - delete: the delete rule (KindNotFound when it refuses);
+//   - create and upsert: the create rule, through the insert policy's
+//     check (KindDenied); a missing create rule is KindDenied before the
+//     database is asked. An upsert that updates needs the update rule too.
+//
+// A written record comes back through RETURNING, which PostgreSQL allows
+// only for rows the select policy ((list) OR (view)) lets through; a write
+// of a record the caller could then not see is KindDenied.
 package records
 
 import (
@@ -73,7 +104,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/sovereign-backend/sovereign/dataplane/filter"
+	"github.com/sovereign-backend/sovereign/dataplane/rules"
 	"github.com/sovereign-backend/sovereign/dataplane/schema"
 	"github.com/sovereign-backend/sovereign/dataplane/tenantdb"
 )
@@ -103,6 +137,9 @@ type Config struct {
 	// MaxRecordBytes is the largest record accepted, measured as its JSON
 	// encoding in bytes. 0 means DefaultMaxRecordBytes (1 MiB).
 	MaxRecordBytes int
+	// Rules compiles the collections' access rules; nil means a cache of
+	// rules.DefaultCacheSize.
+	Rules *rules.Cache
 }
 
 // Service reads and writes records. It is safe for concurrent use.
@@ -110,6 +147,7 @@ type Service struct {
 	db       *tenantdb.DB
 	schema   *schema.Store
 	maxBytes int
+	rules    *rules.Cache
 }
 
 // New returns a Service.
@@ -120,7 +158,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxRecordBytes < 0 {
 		return nil, errors.New("records: Config.MaxRecordBytes must not be negative")
 	}
-	return &Service{db: cfg.DB, schema: cfg.Schema, maxBytes: cmp.Or(cfg.MaxRecordBytes, DefaultMaxRecordBytes)}, nil
+	if cfg.Rules == nil {
+		cfg.Rules = rules.NewCache(0)
+	}
+	return &Service{db: cfg.DB, schema: cfg.Schema, maxBytes: cmp.Or(cfg.MaxRecordBytes, DefaultMaxRecordBytes), rules: cfg.Rules}, nil
 }
 
 // MaxRecordBytes is the record size limit in force.
@@ -153,6 +194,11 @@ const (
 	// KindReferenced: the record cannot be deleted while records of
 	// another collection refer to it. FailedPrecondition.
 	KindReferenced
+	// KindDenied: the collection's access rules do not allow the write, or
+	// it has none and the caller is not the service role.
+	// PermissionDenied. (Reads the rules do not allow find nothing:
+	// NotFound or an empty page, never KindDenied.)
+	KindDenied
 )
 
 // Sentinels that errors.Is matches against an *Error of that Kind.
@@ -163,6 +209,7 @@ var (
 	ErrExists     = errors.New("already exists")
 	ErrTooLarge   = errors.New("record too large")
 	ErrReferenced = errors.New("record is referenced")
+	ErrDenied     = errors.New("denied by the access rules")
 )
 
 // Error is an error a client can act on; its message names the field, the
@@ -189,6 +236,8 @@ func (e *Error) Is(target error) bool {
 		return e.Kind == KindTooLarge
 	case ErrReferenced:
 		return e.Kind == KindReferenced
+	case ErrDenied:
+		return e.Kind == KindDenied
 	}
 	return false
 }
@@ -216,12 +265,71 @@ func (s *Service) collection(ctx context.Context, id tenantdb.Identity, name str
 	return c, nil
 }
 
-// collections caches collections for the span of one request (a batch names
-// the same few many times).
+// access is what a caller may do with a collection's records: everything
+// for the service role, what the rules allow for anyone else.
+type access struct {
+	service bool
+	rules   *rules.Compiled
+	auth    filter.Auth
+}
+
+// access returns id's access to c. A caller other than the service role on
+// a collection without rules gets KindDenied.
+func (s *Service) access(id tenantdb.Identity, c *schema.Collection) (*access, error) {
+	if id.Role == tenantdb.RoleService {
+		return &access{service: true}, nil
+	}
+	compiled, err := s.rules.Compiled(c)
+	if err != nil {
+		return nil, err
+	}
+	if !compiled.Any() {
+		return nil, &Error{Kind: KindDenied, Msg: rules.ErrNotSet.Error()}
+	}
+	auth, err := rules.AuthOf(id, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &access{rules: compiled, auth: auth}, nil
+}
+
+// where is " AND " and the rule for method as a condition with arguments
+// from $argBase+1; "" for the service role.
+func (a *access) where(method string, argBase int) (string, []any) {
+	if a.service {
+		return "", nil
+	}
+	sql, args := a.rules.Condition(method, argBase, a.auth)
+	return " AND " + sql, args
+}
+
+// may reports whether the collection has a rule for method at all (always
+// for the service role).
+func (a *access) may(method string) bool { return a.service || a.rules.Has(method) }
+
+// collections caches collections, and the caller's access to them, for the
+// span of one request (a batch names the same few many times).
 type collections struct {
-	s  *Service
-	id tenantdb.Identity
-	m  map[string]*schema.Collection
+	s   *Service
+	id  tenantdb.Identity
+	m   map[string]*schema.Collection
+	acc map[string]*access
+}
+
+// access is the caller's access to c, which get returned.
+func (c *collections) access(col *schema.Collection) (*access, error) {
+	if a, ok := c.acc[col.Name]; ok {
+		return a, nil
+	}
+	a, err := c.s.access(c.id, col)
+	if err != nil {
+		return nil, err
+	}
+	if c.acc == nil {
+		c.acc = map[string]*access{}
+	}
+	c.acc[col.Name] = a
+	return a, nil
 }
 
 func (c *collections) get(ctx context.Context, name string) (*schema.Collection, error) {

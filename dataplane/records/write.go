@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/sovereign-backend/sovereign/dataplane/filter"
 	"github.com/sovereign-backend/sovereign/dataplane/schema"
 	"github.com/sovereign-backend/sovereign/dataplane/tenantdb"
 )
@@ -181,6 +182,10 @@ type stmt struct {
 	table    string
 	id       string // the addressed record (update, replace, delete)
 	expected int64
+	// verSQL and verArgs read the addressed record's version when the
+	// statement matched no row, within what the caller's rule lets it see.
+	verSQL  string
+	verArgs []any
 }
 
 // write checks every operation, then runs them all in one transaction, as
@@ -230,10 +235,15 @@ func (s *Service) build(ctx context.Context, cols *collections, op Op) (stmt, er
 		if err != nil {
 			return stmt{}, err
 		}
+		if err := mayCreate(cols, c); err != nil {
+			return stmt{}, err
+		}
 		in, err := s.convertInput(c, op.Create.Record, modeCreate, "")
 		if err != nil {
 			return stmt{}, err
 		}
+		// The create rule is the insert policy's WITH CHECK: a record it
+		// refuses fails the statement (mapPgError: KindDenied).
 		return buildInsert(table(cols.id.TenantRef, c), c, in, ""), nil
 	case op.Update != nil:
 		return s.buildUpdate(ctx, cols, opUpdate, op.Update.Collection, op.Update.ID, op.Update.Patch, op.Update.ExpectedVersion)
@@ -252,6 +262,10 @@ func (s *Service) build(ctx context.Context, cols *collections, op Op) (stmt, er
 		if p.ExpectedVersion < 0 {
 			return stmt{}, invalidf("expected_version: must be 0 (any) or a version, got %d", p.ExpectedVersion)
 		}
+		acc, err := cols.access(c)
+		if err != nil {
+			return stmt{}, err
+		}
 		tbl := table(cols.id.TenantRef, c)
 		sql := "DELETE FROM " + tbl + ` WHERE "id" = $1`
 		args := []any{rid}
@@ -259,11 +273,20 @@ func (s *Service) build(ctx context.Context, cols *collections, op Op) (stmt, er
 			sql += ` AND "version" = $2`
 			args = append(args, p.ExpectedVersion)
 		}
-		return stmt{kind: opDelete, coll: c, table: tbl, sql: sql + ` RETURNING "id"`, args: args, id: rid, expected: p.ExpectedVersion}, nil
+		rule, ruleArgs := acc.where(filter.MethodDelete, len(args))
+		args = append(args, ruleArgs...)
+		st := stmt{kind: opDelete, coll: c, table: tbl, sql: sql + rule + ` RETURNING "id"`, args: args, id: rid, expected: p.ExpectedVersion}
+		st.verSQL, st.verArgs = versionSQL(tbl, rid, acc, filter.MethodDelete)
+		return st, nil
 	case op.Upsert != nil:
 		p := op.Upsert
 		c, err := cols.get(ctx, p.Collection)
 		if err != nil {
+			return stmt{}, err
+		}
+		// An upsert is checked by the insert policy, and when it updates
+		// by the update policy too.
+		if err := mayCreate(cols, c); err != nil {
 			return stmt{}, err
 		}
 		in, err := s.convertInput(c, p.Record, modeCreate, "")
@@ -307,6 +330,10 @@ func (s *Service) buildUpdate(ctx context.Context, cols *collections, kind opKin
 	if kind == opReplace {
 		mode = modeReplace
 	}
+	acc, err := cols.access(c)
+	if err != nil {
+		return stmt{}, err
+	}
 	in, err := s.convertInput(c, rec, mode, rid)
 	if err != nil {
 		return stmt{}, err
@@ -324,8 +351,28 @@ func (s *Service) buildUpdate(ctx context.Context, cols *collections, kind opKin
 		args = append(args, expected)
 		fmt.Fprintf(&b, ` AND "version" = $%d`, len(args))
 	}
+	// The update rule reads the row as it is; the update policy's WITH
+	// CHECK checks it as it becomes (mapPgError: KindDenied).
+	rule, ruleArgs := acc.where(filter.MethodUpdate, len(args))
+	b.WriteString(rule)
+	args = append(args, ruleArgs...)
 	b.WriteString(" RETURNING " + selectList(allColumns(c)))
-	return stmt{kind: kind, coll: c, table: tbl, sql: b.String(), args: args, id: rid, expected: expected}, nil
+	st := stmt{kind: kind, coll: c, table: tbl, sql: b.String(), args: args, id: rid, expected: expected}
+	st.verSQL, st.verArgs = versionSQL(tbl, rid, acc, filter.MethodUpdate)
+	return st, nil
+}
+
+// mayCreate refuses a create (or upsert) on a collection that has no create
+// rule, for callers other than the service role.
+func mayCreate(cols *collections, c *schema.Collection) error {
+	acc, err := cols.access(c)
+	if err != nil {
+		return err
+	}
+	if !acc.may(filter.MethodCreate) {
+		return &Error{Kind: KindDenied, Msg: fmt.Sprintf("collection %q has no create rule: only a secret key may create its records", c.Name)}
+	}
+	return nil
 }
 
 // buildInsert is an INSERT, or with conflictOn an upsert on that column.
@@ -419,7 +466,7 @@ func (s *Service) run(ctx context.Context, q tenantdb.Querier, stmts []stmt) ([]
 			st := stmts[missed]
 			var err error = missAfterFailure{st}
 			if failure == nil {
-				err = missError(st, q.QueryRow(ctx, versionSQL(st), st.id))
+				err = missError(st, q.QueryRow(ctx, st.verSQL, st.verArgs...))
 			}
 			return nil, &opError{index: missed, err: err}
 		}
@@ -437,8 +484,12 @@ type missAfterFailure struct{ st stmt }
 
 func (missAfterFailure) Error() string { return "records: no row matched" }
 
-func versionSQL(st stmt) string {
-	return `SELECT "version" FROM ` + st.table + ` WHERE "id" = $1`
+// versionSQL reads the version of record rid of tbl, if the caller's rule
+// for method lets it see the record at all: one it may not update or
+// delete is not found, not in conflict.
+func versionSQL(tbl, rid string, acc *access, method string) (string, []any) {
+	rule, args := acc.where(method, 1)
+	return `SELECT "version" FROM ` + tbl + ` WHERE "id" = $1` + rule, append([]any{rid}, args...)
 }
 
 // missError turns "no row matched" into not found or a version conflict,
@@ -460,7 +511,7 @@ func (s *Service) missErrorFresh(ctx context.Context, id tenantdb.Identity, st s
 	err := s.db.Read(ctx, id, func(rows pgx.Rows) error {
 		out = missError(st, rowOf{rows})
 		return nil
-	}, versionSQL(st), st.id)
+	}, st.verSQL, st.verArgs...)
 	if err != nil {
 		return fmt.Errorf("records: read version: %w", err)
 	}
@@ -566,6 +617,11 @@ func mapPgError(c *schema.Collection, err error) error {
 		return invalidf("a required field is null")
 	case "23514": // check_violation
 		return invalidf("the record breaks a rule of collection %q", c.Name)
+	case "42501": // insufficient_privilege: a row-level-security policy refused a row
+		if strings.Contains(pe.Message, "row-level security") {
+			return &Error{Kind: KindDenied, Msg: fmt.Sprintf(
+				"the access rules of collection %q do not allow this write (the record must pass the create or update rule, and be one the caller may list or view)", c.Name)}
+		}
 	case "42P01": // undefined_table: dropped meanwhile
 		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("collection %q not found", c.Name)}
 	case "42703": // undefined_column: a field dropped or renamed meanwhile

@@ -94,6 +94,10 @@ type Config struct {
 	// (httpserver.Config.MaxBodyBytes) applies first, so it must be at least
 	// this. 0 means DefaultMaxBatchBytes.
 	MaxBatchBytes int64
+	// Users, when set, authenticates the signed-in end user's access token
+	// (Authorization: Bearer, with the key in the apikey header) after the
+	// key, as the Connect interceptor chain does; nil serves keys only.
+	Users func(ctx context.Context, h http.Header) (context.Context, error)
 }
 
 // API serves the REST routes; mount it with Register.
@@ -174,7 +178,11 @@ func (a *API) authenticate(ctx context.Context, h http.Header) (context.Context,
 	if err != nil {
 		return ctx, keyauth.Error(ctx, err)
 	}
-	return keyauth.NewContext(ctx, id), nil
+	ctx = keyauth.NewContext(ctx, id)
+	if a.cfg.Users != nil {
+		return a.cfg.Users(ctx, h)
+	}
+	return ctx, nil
 }
 
 // probeMethods are the methods an Allow header may list.

@@ -202,6 +202,9 @@ func (a *alteration) renameField(path string, r RenameField) error {
 	if _, exists := a.c.Field(r.To); exists {
 		return inputErr(path+".to", "collection %s already has a field %q", a.c.Name, r.To)
 	}
+	if err := a.notInRules(path, r.From, "renamed"); err != nil {
+		return err
+	}
 	a.c.Fields[i].Name = r.To
 	for j := range a.c.Indexes {
 		for k, name := range a.c.Indexes[j].Fields {
@@ -217,6 +220,9 @@ func (a *alteration) renameField(path string, r RenameField) error {
 func (a *alteration) dropField(path, name string) error {
 	i, err := a.userField(path, name)
 	if err != nil {
+		return err
+	}
+	if err := a.notInRules(path, name, "dropped"); err != nil {
 		return err
 	}
 	var (
@@ -240,6 +246,18 @@ func (a *alteration) dropField(path, name string) error {
 	}
 	stmts = append(stmts, "ALTER TABLE "+a.table()+" DROP COLUMN "+ident(name))
 	return a.run(path, desc, stmts)
+}
+
+// notInRules refuses to drop or rename a field that access rules read: the
+// rules would no longer compile, and their policies would read another
+// column or none.
+func (a *alteration) notInRules(path, field, what string) error {
+	if r := ruleReading(a.c, field); r != "" {
+		return &PreconditionError{Field: path, Reason: fmt.Sprintf(
+			"field %s cannot be %s: the access rules of collection %s read it: %s; set rules that do not read it first",
+			field, what, a.c.Name, r)}
+	}
+	return nil
 }
 
 func (a *alteration) setRequired(path string, r SetRequired) error {

@@ -6,7 +6,9 @@
 // columns id (uuid primary key), created_at, updated_at (timestamptz) and
 // version (bigint), then one column per field (see the FieldType
 // constants and ColumnType). Row-level security is enabled and forced on
-// it, with the policy ServicePolicy for the service role. Identifiers only
+// it, with the policy ServicePolicy for the service role and, once access
+// rules are set (SetRules), the rule policies PolicySelect, PolicyInsert,
+// PolicyUpdate and PolicyDelete that they compile to. Identifiers only
 // ever come from validated names and are always quoted; defaults reach the
 // DDL only as literals rendered by strconv or a strict quoter.
 //
@@ -21,7 +23,9 @@
 // tenant's first schema change; their names start with "_", which no
 // collection name may. Row-level security is forced on them: anyone may
 // read definitions (records requests need them), only the service role may
-// write them or read the history.
+// write them or read the history. A collection's access rules are part of
+// its definition; Alter refuses (PreconditionError) to drop or rename a
+// field that a rule reads.
 //
 // Every change takes a transaction-level advisory lock keyed on the tenant,
 // so changes of one tenant (and the lazy creation of the tables) run one at
@@ -95,11 +99,68 @@ type Index struct {
 
 // Collection is a collection's definition.
 type Collection struct {
-	Name      string    `json:"name"`
-	Fields    []Field   `json:"fields"`
-	Indexes   []Index   `json:"indexes,omitempty"`
+	Name    string  `json:"name"`
+	Fields  []Field `json:"fields"`
+	Indexes []Index `json:"indexes,omitempty"`
+	// Rules are the access rules (Store.SetRules); nil when none were ever
+	// set.
+	Rules     *Rules    `json:"rules,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Rules are a collection's access rules for anyone but the service role,
+// one per operation; a nil Rule denies its operation. Package rules
+// compiles them; this package stores them with the definition, keeps the
+// row-level-security policies they compile to, and refuses to drop or
+// rename a field a rule reads.
+type Rules struct {
+	List   *Rule `json:"list,omitempty"`
+	View   *Rule `json:"view,omitempty"`
+	Create *Rule `json:"create,omitempty"`
+	Update *Rule `json:"update,omitempty"`
+	Delete *Rule `json:"delete,omitempty"`
+}
+
+// Rule is one access rule.
+type Rule struct {
+	// Expr is the rule as written.
+	Expr string `json:"expr"`
+	// Fields are the collection's fields the rule reads.
+	Fields []string `json:"fields,omitempty"`
+}
+
+// Named returns the rules with their names (list, view, create, update,
+// delete), in that order; nil rules included.
+func (r *Rules) Named() []NamedRule {
+	if r == nil {
+		r = &Rules{}
+	}
+	return []NamedRule{{"list", r.List}, {"view", r.View}, {"create", r.Create}, {"update", r.Update}, {"delete", r.Delete}}
+}
+
+// NamedRule is a rule and the operation it is for.
+type NamedRule struct {
+	Name string
+	Rule *Rule
+}
+
+// Any reports whether at least one rule is set.
+func (r *Rules) Any() bool {
+	return r != nil && (r.List != nil || r.View != nil || r.Create != nil || r.Update != nil || r.Delete != nil)
+}
+
+func (r *Rules) clone() *Rules {
+	if r == nil {
+		return nil
+	}
+	c := func(x *Rule) *Rule {
+		if x == nil {
+			return nil
+		}
+		return &Rule{Expr: x.Expr, Fields: slices.Clone(x.Fields)}
+	}
+	return &Rules{List: c(r.List), View: c(r.View), Create: c(r.Create), Update: c(r.Update), Delete: c(r.Delete)}
 }
 
 // Field returns the user field called name.
@@ -118,6 +179,7 @@ func (c *Collection) Clone() *Collection {
 	out := *c
 	out.Fields = slices.Clone(c.Fields)
 	out.Indexes = slices.Clone(c.Indexes)
+	out.Rules = c.Rules.clone()
 	for i := range out.Indexes {
 		out.Indexes[i].Fields = slices.Clone(out.Indexes[i].Fields)
 	}

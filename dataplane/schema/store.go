@@ -125,6 +125,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 type definition struct {
 	Fields  []Field `json:"fields"`
 	Indexes []Index `json:"indexes"`
+	Rules   *Rules  `json:"rules,omitempty"`
 }
 
 func scanCollection(name string, def []byte, created, updated time.Time) (*Collection, error) {
@@ -132,11 +133,14 @@ func scanCollection(name string, def []byte, created, updated time.Time) (*Colle
 	if err := json.Unmarshal(def, &d); err != nil {
 		return nil, fmt.Errorf("decode definition of collection %s: %w", name, err)
 	}
-	return &Collection{Name: name, Fields: d.Fields, Indexes: d.Indexes, CreatedAt: created, UpdatedAt: updated}, nil
+	return &Collection{Name: name, Fields: d.Fields, Indexes: d.Indexes, Rules: d.Rules, CreatedAt: created, UpdatedAt: updated}, nil
 }
 
 func encodeDefinition(c *Collection) ([]byte, error) {
-	d := definition{Fields: c.Fields, Indexes: c.Indexes}
+	d := definition{Fields: c.Fields, Indexes: c.Indexes, Rules: c.Rules}
+	if !d.Rules.Any() {
+		d.Rules = nil
+	}
 	if d.Fields == nil {
 		d.Fields = []Field{}
 	}

@@ -6,6 +6,8 @@ package platformtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,11 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovereign-backend/sovereign/controlplane"
 	"github.com/sovereign-backend/sovereign/dataplane"
 	"github.com/sovereign-backend/sovereign/internal/httpserver"
+	"github.com/sovereign-backend/sovereign/internal/pgsetup"
 	"github.com/sovereign-backend/sovereign/internal/ratelimit"
 	"github.com/sovereign-backend/sovereign/internal/testenv"
 	"github.com/sovereign-backend/sovereign/internal/token"
@@ -30,8 +34,11 @@ type Platform struct {
 	// DataURL is the data plane's base URL.
 	DataURL string
 	// DatabaseURL is the platform's database (both planes share it, each in
-	// its own schema).
+	// its own schema), with the role the planes log in as.
 	DatabaseURL string
+	// LoginRole is the role the planes log in as: the test server's
+	// superuser, or with Options.AppRole the test's own unprivileged role.
+	LoginRole string
 	// RegionSecret is the local region's secret.
 	RegionSecret string
 
@@ -51,6 +58,10 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// Logger; default discards.
 	Logger *slog.Logger
+	// AppRole runs both planes as an unprivileged login role made for the
+	// test (see AppDatabase), as production does, instead of the test
+	// server's superuser: row-level security then binds every request.
+	AppRole bool
 }
 
 // Start runs a platform for t and stops it when t ends. The data plane has
@@ -62,7 +73,17 @@ func Start(t testing.TB, o Options) *Platform {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Platform{DatabaseURL: testenv.Database(t), RegionSecret: token.New("sov_rs_")}
+	p := &Platform{RegionSecret: token.New("sov_rs_")}
+	if o.AppRole {
+		p.DatabaseURL, p.LoginRole = AppDatabase(t)
+	} else {
+		p.DatabaseURL = testenv.Database(t)
+		u, err := pgx.ParseConfig(p.DatabaseURL)
+		if err != nil {
+			t.Fatalf("platformtest: parse database URL: %v", err)
+		}
+		p.LoginRole = u.User
+	}
 	kv := testenv.ValkeyURL(t)
 	// Platforms of parallel tests share the test Valkey; each gets its own
 	// keys and channels, and room for the signups a test makes from
@@ -104,6 +125,63 @@ func Start(t testing.TB, o Options) *Platform {
 	dpH.set(handler(dp.Mux(), dp, logger))
 	p.waitRegistered(t)
 	return p
+}
+
+// AppDatabase makes, with pgsetup on the test server, a login role of the
+// test's own (sovtest_app_<random>: neither superuser nor BYPASSRLS, with
+// CREATEROLE) owning a fresh database, and returns the database's URL with
+// that role, and the role's name. When the test ends it drops the database,
+// the tenant roles the app role made (the roles it is a member of) and the
+// role itself.
+func AppDatabase(t testing.TB) (url, role string) {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	suffix := hex.EncodeToString(b)
+	app := pgsetup.App{Role: "sovtest_app_" + suffix, Password: token.New(""), Database: "sovtest_appdb_" + suffix}
+	admin := testenv.AdminURL(t)
+	t.Cleanup(func() { dropApp(t, admin, app) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u, err := pgsetup.Ensure(ctx, admin, app, true)
+	if err != nil {
+		t.Fatalf("platformtest: %v", err)
+	}
+	return u, app.Role
+}
+
+// dropApp drops app's database, then the roles app's role was granted (the
+// tenant roles it made and SET ROLE to; roles are cluster-wide and outlive
+// the database), then the role.
+func dropApp(t testing.TB, admin string, app pgsetup.App) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Errorf("platformtest: drop app role: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{app.Database}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Errorf("platformtest: drop database %s: %v", app.Database, err)
+		return
+	}
+	rows, err := conn.Query(ctx, `SELECT r.rolname FROM pg_auth_members m
+		JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles a ON a.oid = m.member
+		WHERE a.rolname = $1 AND NOT r.rolcanlogin`, app.Role)
+	var granted []string
+	if err == nil {
+		granted, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil {
+		t.Errorf("platformtest: list the roles of %s: %v", app.Role, err)
+		return
+	}
+	for _, r := range append(granted, app.Role) {
+		if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize()); err != nil {
+			t.Errorf("platformtest: drop role %s: %v", r, err)
+		}
+	}
 }
 
 // handler wraps a plane's mux with the same middleware the servers use.

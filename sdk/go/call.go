@@ -33,6 +33,10 @@ const (
 	// idempotency key: the platform answers a repeat with the first answer,
 	// so it is safe to retry.
 	callCreate
+	// callIdempotent is a write that sets state outright (replace a
+	// collection's rules, set a provider, disable a user): repeating it
+	// leaves the same state, so it is retried, without a key.
+	callIdempotent
 )
 
 type idempotencyKeyCtx struct{}
@@ -59,14 +63,30 @@ func newIdempotencyKey() string {
 // caller holds what every call of a client needs besides its RPC stub.
 type caller struct {
 	opts options
+	// session, when set, is the signed-in end user whose access token goes
+	// in `Authorization: Bearer` (a data plane [Client]'s calls but those
+	// that must not carry it: sign-in, admin, rules).
+	session *sessionState
 }
 
-// setHeaders puts the credentials on h.
-func (c *caller) setHeaders(ctx context.Context, h http.Header) error {
-	if c.opts.token != nil {
+// setHeaders puts the credentials on h and returns the end user's access
+// token it sent ("" for none).
+func (c *caller) setHeaders(ctx context.Context, h http.Header) (string, error) {
+	var userToken string
+	if c.session != nil {
+		tok, err := c.session.accessToken(ctx)
+		if err != nil {
+			return "", err
+		}
+		userToken = tok
+	}
+	switch {
+	case userToken != "":
+		h.Set("Authorization", "Bearer "+userToken)
+	case c.opts.token != nil:
 		tok, err := c.opts.token(ctx)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if tok != "" {
 			h.Set("Authorization", "Bearer "+tok)
@@ -75,7 +95,7 @@ func (c *caller) setHeaders(ctx context.Context, h http.Header) error {
 	if c.opts.apiKey != "" {
 		h.Set("apikey", c.opts.apiKey)
 	}
-	return nil
+	return userToken, nil
 }
 
 // unary sends msg through fn, with credentials, an idempotency key for
@@ -89,9 +109,11 @@ func unary[Req, Res any](ctx context.Context, c *caller, procedure string, kind 
 			key = newIdempotencyKey()
 		}
 	}
-	for attempt := 0; ; attempt++ {
+	refreshed := false
+	for attempt := 0; ; {
 		req := connect.NewRequest(msg)
-		if err := c.setHeaders(ctx, req.Header()); err != nil {
+		userToken, err := c.setHeaders(ctx, req.Header())
+		if err != nil {
 			return nil, err
 		}
 		if key != "" {
@@ -101,7 +123,19 @@ func unary[Req, Res any](ctx context.Context, c *caller, procedure string, kind 
 		if err == nil {
 			return resp.Msg, nil
 		}
+		// An access token the platform calls expired, although the clock
+		// here thought it fresh: refresh once and send the call again. The
+		// platform refused it before doing anything, so this is safe for
+		// every kind of call, and does not count as a retry.
+		if userToken != "" && !refreshed && tokenExpired(err) {
+			refreshed = true
+			if _, rerr := c.session.refresh(ctx, userToken); rerr != nil {
+				return nil, rerr
+			}
+			continue
+		}
 		wait, ok := c.retryDelay(kind, attempt, err)
+		attempt++
 		if !ok || ctx.Err() != nil {
 			return nil, wrapErr(procedure, err)
 		}

@@ -41,12 +41,22 @@ func NewManagementClient(baseURL string, opts ...Option) *ManagementClient {
 // concurrent use.
 //
 // Calls other than Status need the project's API key: give [WithAPIKey].
+// Once an end user signs in through [Client.Auth], the client also sends
+// the user's access token, and keeps it fresh.
 type Client struct {
+	// c sends the signed-in user's access token; pub sends the API key
+	// alone, for signing in and for the calls of the service role (auth
+	// administration, rules), which a user's token would demote.
 	c           *caller
+	pub         *caller
+	session     *sessionState
 	status      dataplanev1connect.StatusServiceClient
 	project     dataplanev1connect.ProjectServiceClient
 	collections dataplanev1connect.CollectionServiceClient
 	records     dataplanev1connect.RecordServiceClient
+	auth        dataplanev1connect.AuthServiceClient
+	authAdmin   dataplanev1connect.AuthAdminServiceClient
+	rules       dataplanev1connect.RulesServiceClient
 }
 
 // NewClient returns a client of the data plane at baseURL: a project's
@@ -54,11 +64,17 @@ type Client struct {
 func NewClient(baseURL string, opts ...Option) *Client {
 	o := buildOptions(opts)
 	hc, u := o.client(), trimURL(baseURL)
-	return &Client{
-		c:           &caller{opts: o},
+	c := &Client{
+		pub:         &caller{opts: o},
 		status:      dataplanev1connect.NewStatusServiceClient(hc, u),
 		project:     dataplanev1connect.NewProjectServiceClient(hc, u),
 		collections: dataplanev1connect.NewCollectionServiceClient(hc, u),
 		records:     dataplanev1connect.NewRecordServiceClient(hc, u),
+		auth:        dataplanev1connect.NewAuthServiceClient(hc, u),
+		authAdmin:   dataplanev1connect.NewAuthAdminServiceClient(hc, u),
+		rules:       dataplanev1connect.NewRulesServiceClient(hc, u),
 	}
+	c.session = newSessionState(c.pub, c.auth.Token)
+	c.c = &caller{opts: o, session: c.session}
+	return c
 }

@@ -10,7 +10,8 @@ import (
 
 // examples names the Example functions, which run against a real platform.
 var examples = []string{"Example", "ExampleManagementClient_Projects", "ExampleIsNotFound", "ExampleManagementClient_CreateAPIKey",
-	"ExampleCollection", "ExampleCollectionRef_Query", "ExampleIsConflict", "ExampleClient_Batch", "ExampleCollections_Alter", "ExampleWhere"}
+	"ExampleCollection", "ExampleCollectionRef_Query", "ExampleIsConflict", "ExampleClient_Batch", "ExampleCollections_Alter", "ExampleWhere",
+	"ExampleAuth_SignUp", "ExampleCollections_SetRules", "ExampleAuth_SignInAnonymously", "ExampleWithSessionStore", "ExampleAuthAdmin_Users"}
 
 // TestMain fails at once, saying how to get a platform, when the examples are
 // about to run and the platform's URLs are not in the environment. Tests that

@@ -57,6 +57,23 @@
 // value escaped; [Client.Batch] runs up to 1,000 writes in one transaction.
 // [IsNotFound], [IsConflict] (a stale [ExpectVersion]) and
 // [IsInvalidArgument] classify what the platform refused.
+//
+// # End users and access rules
+//
+// An app makes its [Client] with the project's publishable key and signs
+// its users in through [Client.Auth]; from then on the client sends the
+// user's access token with every call and refreshes it before it expires,
+// one refresh at a time however many goroutines call:
+//
+//	app := sovereign.NewClient(dataURL, sovereign.WithAPIKey(publishableKey),
+//		sovereign.WithSessionStore(sovereign.NewFileSessionStore(path)))
+//	if _, err := app.Auth().SignInWithPassword(ctx, email, password); err != nil { … }
+//	todos := sovereign.Collection[Todo](app, "todos") // as the user
+//
+// What each user may do is decided by the collection's [Rules], set by a
+// backend holding the secret key ([Collections.SetRules]); a missing rule
+// denies. [Client.AuthAdmin] manages users, OAuth providers and signing
+// keys.
 package sovereign
 
 import (
@@ -76,6 +93,8 @@ type options struct {
 	token      func(context.Context) (string, error)
 	apiKey     string
 	retries    int
+	// sessionStore keeps a data plane client's end-user session.
+	sessionStore SessionStore
 	// backoffBase and backoffMax bound the delay between attempts; tests
 	// shorten them.
 	backoffBase, backoffMax time.Duration

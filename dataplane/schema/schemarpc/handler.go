@@ -24,6 +24,7 @@ import (
 
 	"github.com/sovereign-backend/sovereign/dataplane/caller"
 	"github.com/sovereign-backend/sovereign/dataplane/schema"
+	"github.com/sovereign-backend/sovereign/dataplane/tenantdb"
 	"github.com/sovereign-backend/sovereign/internal/rpcerr"
 	dataplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1"
 	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1/dataplanev1connect"
@@ -38,12 +39,30 @@ type Handler struct {
 
 var _ dataplanev1connect.CollectionServiceHandler = (*Handler)(nil)
 
+// errServiceOnly answers anyone but the service role: collections are
+// managed, and read, on servers with the secret key.
+var errServiceOnly = connect.NewError(connect.CodePermissionDenied,
+	errors.New("collections are read and changed with the project's secret key (the service role) only, never with a publishable key or a user's token; apps reach records, through their access rules"))
+
+// serviceIdentity is the caller's identity, which must be the service
+// role's.
+func serviceIdentity(ctx context.Context) (tenantdb.Identity, error) {
+	id, err := caller.Identity(ctx)
+	if err != nil {
+		return id, err
+	}
+	if id.Role != tenantdb.RoleService {
+		return tenantdb.Identity{}, errServiceOnly
+	}
+	return id, nil
+}
+
 // NewHandler returns the CollectionService handler over store.
 func NewHandler(store *schema.Store) *Handler { return &Handler{store: store} }
 
 // CreateCollection creates a collection.
 func (h *Handler) CreateCollection(ctx context.Context, req *connect.Request[dataplanev1.CreateCollectionRequest]) (*connect.Response[dataplanev1.CreateCollectionResponse], error) {
-	id, err := caller.Identity(ctx)
+	id, err := serviceIdentity(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +82,7 @@ func (h *Handler) CreateCollection(ctx context.Context, req *connect.Request[dat
 
 // GetCollection describes a collection.
 func (h *Handler) GetCollection(ctx context.Context, req *connect.Request[dataplanev1.GetCollectionRequest]) (*connect.Response[dataplanev1.GetCollectionResponse], error) {
-	id, err := caller.Identity(ctx)
+	id, err := serviceIdentity(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +99,7 @@ func (h *Handler) GetCollection(ctx context.Context, req *connect.Request[datapl
 
 // ListCollections lists the project's collections by name.
 func (h *Handler) ListCollections(ctx context.Context, _ *connect.Request[dataplanev1.ListCollectionsRequest]) (*connect.Response[dataplanev1.ListCollectionsResponse], error) {
-	id, err := caller.Identity(ctx)
+	id, err := serviceIdentity(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +120,7 @@ func (h *Handler) ListCollections(ctx context.Context, _ *connect.Request[datapl
 
 // AlterCollection applies changes to a collection, all or nothing.
 func (h *Handler) AlterCollection(ctx context.Context, req *connect.Request[dataplanev1.AlterCollectionRequest]) (*connect.Response[dataplanev1.AlterCollectionResponse], error) {
-	id, err := caller.Identity(ctx)
+	id, err := serviceIdentity(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +143,7 @@ func (h *Handler) AlterCollection(ctx context.Context, req *connect.Request[data
 
 // DropCollection drops a collection and its records.
 func (h *Handler) DropCollection(ctx context.Context, req *connect.Request[dataplanev1.DropCollectionRequest]) (*connect.Response[dataplanev1.DropCollectionResponse], error) {
-	id, err := caller.Identity(ctx)
+	id, err := serviceIdentity(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +155,7 @@ func (h *Handler) DropCollection(ctx context.Context, req *connect.Request[datap
 
 // ListSchemaChanges pages through the schema history, oldest first.
 func (h *Handler) ListSchemaChanges(ctx context.Context, req *connect.Request[dataplanev1.ListSchemaChangesRequest]) (*connect.Response[dataplanev1.ListSchemaChangesResponse], error) {
-	id, err := caller.Identity(ctx)
+	id, err := serviceIdentity(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,225 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	mathrand "math/rand/v2"
+	"sync"
+	"time"
+)
+
+// sessionState is what a node knows about a session to accept its access
+// tokens.
+type sessionState struct {
+	userID   string
+	live     bool // not revoked, not past its absolute lifetime
+	expires  time.Time
+	disabled bool
+	role     string
+	until    time.Time
+}
+
+type sessionKey struct{ tenant, sid string }
+
+// sessionCache holds session states while the invalidation feed is live;
+// gen counts invalidations, so an answer read while one happened is not
+// cached (as in schema's cache).
+type sessionCache struct {
+	ttl time.Duration
+
+	mu   sync.Mutex
+	live bool
+	gen  uint64
+	m    map[sessionKey]sessionState
+}
+
+// maxCachedSessions bounds the cache; beyond it an arbitrary entry makes
+// room.
+const maxCachedSessions = 100000
+
+func newSessionCache(ttl time.Duration) *sessionCache {
+	return &sessionCache{ttl: ttl, m: make(map[sessionKey]sessionState)}
+}
+
+func (c *sessionCache) get(k sessionKey, now time.Time) (sessionState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || !now.Before(e.until) {
+		delete(c.m, k)
+		return sessionState{}, false
+	}
+	return e, true
+}
+
+func (c *sessionCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *sessionCache) put(k sessionKey, e sessionState, gen uint64, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.live || gen != c.gen {
+		return
+	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= maxCachedSessions {
+		for old := range c.m {
+			delete(c.m, old)
+			break
+		}
+	}
+	e.until = now.Add(c.ttl)
+	c.m[k] = e
+}
+
+// invalidate drops every entry of tenant.
+func (c *sessionCache) invalidate(tenant string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k := range c.m {
+		if k.tenant == tenant {
+			delete(c.m, k)
+		}
+	}
+}
+
+func (c *sessionCache) setLive(live bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.live = live
+	clear(c.m)
+}
+
+func (c *sessionCache) isLive() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live
+}
+
+// invalidation is a message on Config.Channel.
+type invalidation struct {
+	// Origin is the announcing node's random id; it applied the message
+	// before publishing it.
+	Origin string `json:"origin,omitempty"`
+	Tenant string `json:"tenant"`
+	// Sessions: some session or user changed (revoked, disabled, role).
+	Sessions bool `json:"sessions,omitempty"`
+	// Keys: the signing keys changed.
+	Keys bool `json:"keys,omitempty"`
+	// Tables: the tenant was purged or re-provisioned.
+	Tables bool `json:"tables,omitempty"`
+}
+
+func (s *Service) apply(inv invalidation) {
+	if inv.Sessions || inv.Tables {
+		s.sessions.invalidate(inv.Tenant)
+	}
+	if inv.Keys || inv.Tables {
+		s.keys.drop(inv.Tenant)
+	}
+	if inv.Tables {
+		s.tables.set(inv.Tenant, false)
+	}
+}
+
+// announce applies inv here and tells the region's other nodes. A failed
+// publish is logged: the change is committed, and other nodes' caches
+// forget within their TTLs.
+func (s *Service) announce(ctx context.Context, inv invalidation) {
+	if err := s.publish(ctx, inv); err != nil {
+		s.log.WarnContext(ctx, "auth: change not announced to the region's other nodes; their caches catch up within the cache TTL",
+			"tenant", inv.Tenant, "error", err)
+	}
+}
+
+func (s *Service) publish(ctx context.Context, inv invalidation) error {
+	s.apply(inv)
+	inv.Origin = s.origin
+	payload, err := json.Marshal(inv)
+	if err != nil {
+		return err
+	}
+	return s.cfg.Broker.Publish(context.WithoutCancel(ctx), s.cfg.Channel, payload)
+}
+
+// TenantChanged forgets everything cached about tenant ref on every node.
+// Call it when a tenant is purged or re-provisioned (it fits beside
+// apikeys.Keys.TenantChanged in tenants.Config.Changed).
+func (s *Service) TenantChanged(ctx context.Context, ref string) error {
+	return s.publish(ctx, invalidation{Tenant: ref, Tables: true})
+}
+
+// Live reports whether the session cache is on: Run is subscribed to
+// invalidations.
+func (s *Service) Live() bool { return s.sessions.isLive() }
+
+// Run receives invalidations from the region's nodes until ctx ends. It
+// enables the session cache while its subscription is active; when the
+// subscription ends it flushes the caches and subscribes again with
+// backoff. Call it once, in its own goroutine.
+func (s *Service) Run(ctx context.Context) {
+	const minBack, maxBack = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBack
+	for ctx.Err() == nil {
+		sub, err := s.cfg.Broker.Subscribe(ctx, s.cfg.Channel)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.WarnContext(ctx, "auth invalidations: subscribe failed; sessions are read from the database meanwhile", "error", err, "retry_in", backoff)
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, maxBack)
+			continue
+		}
+		s.sessions.setLive(true)
+		started := time.Now()
+		for m := range sub.C() {
+			var inv invalidation
+			if err := json.Unmarshal(m.Payload, &inv); err != nil || inv.Tenant == "" {
+				s.log.WarnContext(ctx, "auth invalidations: unreadable message; flushing the caches", "error", err)
+				s.sessions.setLive(true)
+				s.keys.flush()
+				continue
+			}
+			if inv.Origin != s.origin {
+				s.apply(inv)
+			}
+		}
+		s.sessions.setLive(false)
+		s.keys.flush()
+		_ = sub.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.WarnContext(ctx, "auth invalidations: subscription ended; caches flushed, subscribing again", "error", sub.Err())
+		if time.Since(started) > maxBack {
+			backoff = minBack
+		}
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(backoff*2, maxBack)
+	}
+}
+
+// sleep waits d with ±20% jitter, or until ctx ends (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	d = time.Duration(float64(d) * (0.8 + 0.4*mathrand.Float64()))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

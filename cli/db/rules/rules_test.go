@@ -3,50 +3,58 @@ package rules
 import (
 	"bytes"
 	"context"
-	"errors"
-	"net/http"
-	"net/http/httptest"
+	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/sovereign-backend/sovereign/cli/db/shared"
 	"github.com/sovereign-backend/sovereign/cli/factory"
-	dpv1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1"
-	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1/dataplanev1connect"
+	"github.com/sovereign-backend/sovereign/internal/platformtest"
+	"github.com/sovereign-backend/sovereign/internal/testenv"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
 
-// rulesService keeps the rules it is given, for one collection, posts;
-// the platform's checking of rules is tested by its own tests and by
-// cli/auth/authtest.
-type rulesService struct {
-	dataplanev1connect.UnimplementedRulesServiceHandler
-	mu    sync.Mutex
-	rules *dpv1.Rules
-}
+// These tests run `sov db rules` against the real platform
+// (internal/platformtest: both planes in process on a fresh database) with
+// a project and secret key made through the SDK. The platform's checking of
+// rules is tested by its own tests and by cli/auth/authtest.
 
-func (s *rulesService) GetRules(_ context.Context, r *connect.Request[dpv1.GetRulesRequest]) (*connect.Response[dpv1.GetRulesResponse], error) {
-	if r.Msg.GetCollection() != "posts" {
-		return nil, connect.NewError(connect.CodeNotFound, errors.New("no collection "+r.Msg.GetCollection()))
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// secretKey signs a new account up on the control plane at apiURL, makes an
+// organization and a project in region local, waits for the project to be
+// active and returns a new secret key of it.
+func secretKey(t *testing.T, apiURL string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	sess, err := sovereign.NewManagementClient(apiURL).Signup(ctx, fmt.Sprintf("rules-%d@example.com", time.Now().UnixNano()), "correct-horse-battery-staple")
+	if err != nil {
+		t.Fatalf("signup: %v", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return connect.NewResponse(&dpv1.GetRulesResponse{Rules: s.rules}), nil
+	mc := sovereign.NewManagementClient(apiURL, sovereign.WithToken(sess.AccessToken))
+	org, err := mc.CreateOrganization(ctx, "rules")
+	if err != nil {
+		t.Fatalf("create organization: %v", err)
+	}
+	pr, err := mc.CreateProject(ctx, sovereign.CreateProjectParams{OrganizationID: org.ID, Name: "blog", Region: "local"})
+	if err != nil {
+		t.Fatalf("create project: %v", err)
+	}
+	if pr, err = mc.WaitProjectActive(ctx, pr.ID); err != nil {
+		t.Fatalf("wait for the project: %v", err)
+	}
+	_, secret, err := mc.CreateAPIKey(ctx, sovereign.CreateAPIKeyParams{ProjectID: pr.ID, Name: "cli", Kind: sovereign.KeySecret})
+	if err != nil {
+		t.Fatalf("create key: %v", err)
+	}
+	return secret
 }
 
-func (s *rulesService) SetRules(_ context.Context, r *connect.Request[dpv1.SetRulesRequest]) (*connect.Response[dpv1.SetRulesResponse], error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rules = proto.CloneOf(r.Msg.GetRules())
-	return connect.NewResponse(&dpv1.SetRulesResponse{Rules: s.rules}), nil
-}
-
-func run(t *testing.T, url string, tty bool, args ...string) (string, error) {
+// run runs `sov db rules --key key args…` against the data plane at url, as
+// on a terminal when tty, and returns stdout and the error.
+func run(t *testing.T, url, key string, tty bool, args ...string) (string, error) {
 	t.Helper()
 	out := &bytes.Buffer{}
 	f := &factory.Factory{
@@ -56,7 +64,7 @@ func run(t *testing.T, url string, tty bool, args ...string) (string, error) {
 	}
 	cmd := NewCmdRules(f)
 	shared.AddKeyFlag(cmd)
-	cmd.SetArgs(append([]string{"--key", "sov_sk_fake"}, args...))
+	cmd.SetArgs(append([]string{"--key", key}, args...))
 	cmd.SetOut(out)
 	cmd.SetErr(&bytes.Buffer{})
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
@@ -64,34 +72,76 @@ func run(t *testing.T, url string, tty bool, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// show is a collection's rules as the platform has them.
+func show(r *sovereign.Rules) string {
+	var parts []string
+	for _, op := range []struct {
+		name string
+		rule *string
+	}{{"list", r.List}, {"view", r.View}, {"create", r.Create}, {"update", r.Update}, {"delete", r.Delete}} {
+		if op.rule != nil {
+			parts = append(parts, op.name+"="+*op.rule)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 func TestGetAndSet(t *testing.T) {
 	t.Parallel()
-	mux := http.NewServeMux()
-	mux.Handle(dataplanev1connect.NewRulesServiceHandler(&rulesService{}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	p := platformtest.Start(t, platformtest.Options{})
+	key := secretKey(t, p.APIURL)
+	url := p.DataURL
+	cs := sovereign.NewClient(url, sovereign.WithAPIKey(key)).Collections()
+	if _, err := cs.Create(t.Context(), sovereign.CollectionSpec{Name: "posts", Fields: []sovereign.Field{{Name: "owner", Type: sovereign.FieldText}}}); err != nil {
+		t.Fatalf("create posts: %v", err)
+	}
+	rules := func() string {
+		t.Helper()
+		r, err := cs.Rules(t.Context(), "posts")
+		if err != nil {
+			t.Fatalf("read the rules back: %v", err)
+		}
+		return show(r)
+	}
 
 	// No rules yet: everything denied, an empty object.
-	if out, err := run(t, srv.URL, false, "get", "posts"); err != nil || out != "{}\n" {
+	if out, err := run(t, url, key, false, "get", "posts"); err != nil || out != "{}\n" {
 		t.Errorf("get with no rules: %q, %v", out, err)
 	}
-	out, err := run(t, srv.URL, true, "set", "posts", "--list", "true", "--view", "record.owner == auth.uid")
+	out, err := run(t, url, key, true, "set", "posts", "--list", "true", "--view", "record.owner == auth.uid")
 	if err != nil || out != "✓ Set the rules of posts: list, view (no rule, denied: create, update, delete)\n" {
 		t.Errorf("set on a terminal: %q, %v", out, err)
 	}
-	if out, err := run(t, srv.URL, false, "set", "posts", "--delete", "false"); err != nil || out != "" {
+	if got, want := rules(), "list=true view=record.owner == auth.uid"; got != want {
+		t.Errorf("rules after set on a terminal: %q, want %q", got, want)
+	}
+	if out, err := run(t, url, key, false, "set", "posts", "--delete", "false"); err != nil || out != "" {
 		t.Errorf("set in a pipe: %q, %v", out, err)
 	}
 	// A set replaces all five rules.
 	want := "{\n  \"delete\": \"false\"\n}\n"
-	if out, err := run(t, srv.URL, false, "get", "posts"); err != nil || out != want {
+	if out, err := run(t, url, key, false, "get", "posts"); err != nil || out != want {
 		t.Errorf("get: %q, %v; want %q", out, err, want)
 	}
-	out, err = run(t, srv.URL, false, "set", "posts", "--view", "record.owner == auth.uid", "--create", "auth.uid != ''", "--json")
+	out, err = run(t, url, key, false, "set", "posts", "--view", "record.owner == auth.uid", "--create", "auth.uid != ''", "--json")
 	if want := "{\n  \"view\": \"record.owner == auth.uid\",\n  \"create\": \"auth.uid != ''\"\n}\n"; err != nil || out != want {
 		t.Errorf("set --json: %q, %v; want %q", out, err, want)
 	}
-	if _, err := run(t, srv.URL, false, "get", "nosuch"); factory.ExitCode(err) != factory.ExitNotFound {
+	// A rule with a mistake is the platform's invalid argument and changes
+	// nothing.
+	if _, err := run(t, url, key, false, "set", "posts", "--view", "nope == 1"); !sovereign.IsInvalidArgument(err) || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("set a bad rule: %v", err)
+	}
+	if got, want := rules(), "view=record.owner == auth.uid create=auth.uid != ''"; got != want {
+		t.Errorf("rules after a bad set: %q, want %q", got, want)
+	}
+	if _, err := run(t, url, key, false, "get", "nosuch"); factory.ExitCode(err) != factory.ExitNotFound {
 		t.Errorf("get a missing collection: %v", err)
+	}
+	if _, err := run(t, url, key, false, "set", "nosuch", "--view", "true"); factory.ExitCode(err) != factory.ExitNotFound {
+		t.Errorf("set a missing collection: %v", err)
+	}
+	if _, err := run(t, url, "sov_sk_wrong", false, "get", "posts"); !sovereign.IsUnauthenticated(err) || factory.ExitCode(err) != factory.ExitAuth {
+		t.Errorf("wrong key: %v", err)
 	}
 }

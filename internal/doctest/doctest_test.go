@@ -99,8 +99,10 @@ const (
 // pages are the pages under docs/ that this test runs, each against a
 // platform of its own.
 var pages = []string{
+	"auth.md",
 	"control-plane.md",
 	"data.md",
+	"rules.md",
 }
 
 func TestPages(t *testing.T) {

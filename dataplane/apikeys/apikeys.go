@@ -213,14 +213,14 @@ func (k *Keys) Authenticate(ctx context.Context, key string) (Identity, error) {
 	}
 	hash := token.Hash(key)
 	now := time.Now()
-	e, ok := k.cache.get(hash, now)
+	e, ok := k.cache.Get(hash, now)
 	if !ok {
-		gen := k.cache.generation()
+		gen := k.cache.Generation()
 		var err error
 		if e, err = k.lookup(ctx, hash, kind); err != nil {
 			return Identity{}, fmt.Errorf("authenticate API key: %w", err)
 		}
-		k.cache.put(hash, e, gen, now)
+		k.cache.Put(hash, e, gen, now)
 	}
 	id, err := e.verdict(now)
 	if err == nil {
@@ -423,7 +423,7 @@ type invalidation struct {
 // Applying it here first is what lets Run skip the echo: every answer cached
 // after this was read after the change was committed.
 func (k *Keys) announce(ctx context.Context, inv invalidation) error {
-	k.cache.invalidate(inv)
+	invalidateKeys(k.cache, inv)
 	inv.Origin = k.origin
 	payload, err := json.Marshal(inv)
 	if err != nil {
@@ -437,7 +437,7 @@ func (k *Keys) announce(ctx context.Context, inv invalidation) error {
 
 // Live reports whether the cache is on: Run is subscribed to invalidations.
 // While it is off every Authenticate reads the database.
-func (k *Keys) Live() bool { return k.cache.isLive() }
+func (k *Keys) Live() bool { return k.cache.Live() }
 
 // Run receives invalidations from the region's nodes and applies them to the
 // cache, until ctx ends. It enables the cache while its subscription is
@@ -459,20 +459,20 @@ func (k *Keys) Run(ctx context.Context) {
 			backoff = min(backoff*2, k.maxBack)
 			continue
 		}
-		k.cache.setLive(true)
+		k.cache.SetLive(true)
 		started := time.Now()
 		for m := range sub.C() {
 			var inv invalidation
 			if err := json.Unmarshal(m.Payload, &inv); err != nil || (inv.Tenant == "" && inv.Hashes == nil) {
 				k.log.WarnContext(ctx, "API key invalidations: unreadable message; flushing the cache", "error", err)
-				k.cache.flush()
+				k.cache.Flush()
 				continue
 			}
 			if inv.Origin != k.origin {
-				k.cache.invalidate(inv)
+				invalidateKeys(k.cache, inv)
 			}
 		}
-		k.cache.setLive(false)
+		k.cache.SetLive(false)
 		_ = sub.Close()
 		if ctx.Err() != nil {
 			return

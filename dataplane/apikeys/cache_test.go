@@ -10,7 +10,7 @@ import (
 
 func liveCache(ttl time.Duration, size int) *cache {
 	c := newCache(ttl, size)
-	c.setLive(true)
+	c.SetLive(true)
 	return c
 }
 
@@ -20,14 +20,14 @@ func TestCacheDropsAnswersThatRacedAnInvalidation(t *testing.T) {
 	t.Parallel()
 	c := liveCache(time.Minute, 10)
 	now := time.Now()
-	gen := c.generation()
-	c.invalidate(invalidation{Hashes: []string{"other"}})
-	c.put("h", entry{found: true}, gen, now)
-	if _, ok := c.get("h", now); ok {
+	gen := c.Generation()
+	invalidateKeys(c, invalidation{Hashes: []string{"other"}})
+	c.Put("h", entry{found: true}, gen, now)
+	if _, ok := c.Get("h", now); ok {
 		t.Fatal("an answer older than an invalidation was cached")
 	}
-	c.put("h", entry{found: true}, c.generation(), now)
-	if _, ok := c.get("h", now); !ok {
+	c.Put("h", entry{found: true}, c.Generation(), now)
+	if _, ok := c.Get("h", now); !ok {
 		t.Fatal("a fresh answer was not cached")
 	}
 }
@@ -37,18 +37,18 @@ func TestCacheBoundsAndTTL(t *testing.T) {
 	c := liveCache(time.Minute, 3)
 	now := time.Now()
 	for i := range 10 {
-		c.put(fmt.Sprint(i), entry{}, c.generation(), now)
+		c.Put(fmt.Sprint(i), entry{}, c.Generation(), now)
 	}
-	if len(c.m) != 3 {
-		t.Fatalf("%d entries, want at most 3", len(c.m))
+	if c.Len() != 3 {
+		t.Fatalf("%d entries, want at most 3", c.Len())
 	}
-	c.put("x", entry{}, c.generation(), now)
-	if _, ok := c.get("x", now.Add(time.Minute)); ok {
+	c.Put("x", entry{}, c.Generation(), now)
+	if _, ok := c.Get("x", now.Add(time.Minute)); ok {
 		t.Fatal("an entry outlived its TTL")
 	}
 	off := liveCache(-1, 3)
-	off.put("x", entry{}, off.generation(), now)
-	if len(off.m) != 0 {
+	off.Put("x", entry{}, off.Generation(), now)
+	if off.Len() != 0 {
 		t.Fatal("a negative TTL cached anyway")
 	}
 }
@@ -57,18 +57,18 @@ func TestCacheTenantInvalidation(t *testing.T) {
 	t.Parallel()
 	c := liveCache(time.Minute, 10)
 	now := time.Now()
-	c.put("a1", entry{found: true, id: Identity{TenantRef: "aaaa"}}, c.generation(), now)
-	c.put("a2", entry{found: true, id: Identity{TenantRef: "aaaa"}}, c.generation(), now)
-	c.put("b1", entry{found: true, id: Identity{TenantRef: "bbbb"}}, c.generation(), now)
-	c.invalidate(invalidation{Tenant: "aaaa"})
-	if _, ok := c.get("a1", now); ok {
+	c.Put("a1", entry{found: true, id: Identity{TenantRef: "aaaa"}}, c.Generation(), now)
+	c.Put("a2", entry{found: true, id: Identity{TenantRef: "aaaa"}}, c.Generation(), now)
+	c.Put("b1", entry{found: true, id: Identity{TenantRef: "bbbb"}}, c.Generation(), now)
+	invalidateKeys(c, invalidation{Tenant: "aaaa"})
+	if _, ok := c.Get("a1", now); ok {
 		t.Error("a1 survived its tenant's change")
 	}
-	if _, ok := c.get("b1", now); !ok {
+	if _, ok := c.Get("b1", now); !ok {
 		t.Error("b1 was dropped for another tenant's change")
 	}
-	c.setLive(false)
-	if _, ok := c.get("b1", now); ok || c.isLive() {
+	c.SetLive(false)
+	if _, ok := c.Get("b1", now); ok || c.Live() {
 		t.Error("entries survived the end of the subscription")
 	}
 }

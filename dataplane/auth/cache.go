@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	mathrand "math/rand/v2"
-	"sync"
 	"time"
+
+	"github.com/sovereign-backend/sovereign/internal/gencache"
 )
 
 // sessionState is what a node knows about a session to accept its access
@@ -16,91 +17,19 @@ type sessionState struct {
 	expires  time.Time
 	disabled bool
 	role     string
-	until    time.Time
 }
 
 type sessionKey struct{ tenant, sid string }
-
-// sessionCache holds session states while the invalidation feed is live;
-// gen counts invalidations, so an answer read while one happened is not
-// cached (as in schema's cache).
-type sessionCache struct {
-	ttl time.Duration
-
-	mu   sync.Mutex
-	live bool
-	gen  uint64
-	m    map[sessionKey]sessionState
-}
 
 // maxCachedSessions bounds the cache; beyond it an arbitrary entry makes
 // room.
 const maxCachedSessions = 100000
 
+// sessionCache holds session states while the invalidation feed is live.
+type sessionCache = gencache.Cache[sessionKey, sessionState]
+
 func newSessionCache(ttl time.Duration) *sessionCache {
-	return &sessionCache{ttl: ttl, m: make(map[sessionKey]sessionState)}
-}
-
-func (c *sessionCache) get(k sessionKey, now time.Time) (sessionState, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[k]
-	if !ok || !now.Before(e.until) {
-		delete(c.m, k)
-		return sessionState{}, false
-	}
-	return e, true
-}
-
-func (c *sessionCache) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
-}
-
-func (c *sessionCache) put(k sessionKey, e sessionState, gen uint64, now time.Time) {
-	if c.ttl <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.live || gen != c.gen {
-		return
-	}
-	if _, ok := c.m[k]; !ok && len(c.m) >= maxCachedSessions {
-		for old := range c.m {
-			delete(c.m, old)
-			break
-		}
-	}
-	e.until = now.Add(c.ttl)
-	c.m[k] = e
-}
-
-// invalidate drops every entry of tenant.
-func (c *sessionCache) invalidate(tenant string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for k := range c.m {
-		if k.tenant == tenant {
-			delete(c.m, k)
-		}
-	}
-}
-
-func (c *sessionCache) setLive(live bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	c.live = live
-	clear(c.m)
-}
-
-func (c *sessionCache) isLive() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.live
+	return gencache.New[sessionKey, sessionState](ttl, maxCachedSessions)
 }
 
 // invalidation is a message on Config.Channel.
@@ -119,7 +48,7 @@ type invalidation struct {
 
 func (s *Service) apply(inv invalidation) {
 	if inv.Sessions || inv.Tables {
-		s.sessions.invalidate(inv.Tenant)
+		s.sessions.Invalidate(nil, func(k sessionKey, _ sessionState) bool { return k.tenant == inv.Tenant })
 	}
 	if inv.Keys || inv.Tables {
 		s.keys.drop(inv.Tenant)
@@ -158,7 +87,7 @@ func (s *Service) TenantChanged(ctx context.Context, ref string) error {
 
 // Live reports whether the session cache is on: Run is subscribed to
 // invalidations.
-func (s *Service) Live() bool { return s.sessions.isLive() }
+func (s *Service) Live() bool { return s.sessions.Live() }
 
 // Run receives invalidations from the region's nodes until ctx ends. It
 // enables the session cache while its subscription is active; when the
@@ -180,13 +109,13 @@ func (s *Service) Run(ctx context.Context) {
 			backoff = min(backoff*2, maxBack)
 			continue
 		}
-		s.sessions.setLive(true)
+		s.sessions.SetLive(true)
 		started := time.Now()
 		for m := range sub.C() {
 			var inv invalidation
 			if err := json.Unmarshal(m.Payload, &inv); err != nil || inv.Tenant == "" {
 				s.log.WarnContext(ctx, "auth invalidations: unreadable message; flushing the caches", "error", err)
-				s.sessions.setLive(true)
+				s.sessions.SetLive(true)
 				s.keys.flush()
 				continue
 			}
@@ -194,7 +123,7 @@ func (s *Service) Run(ctx context.Context) {
 				s.apply(inv)
 			}
 		}
-		s.sessions.setLive(false)
+		s.sessions.SetLive(false)
 		s.keys.flush()
 		_ = sub.Close()
 		if ctx.Err() != nil {

@@ -232,10 +232,10 @@ func (s *Service) publicKey(ctx context.Context, ref, kid string) (ed25519.Publi
 func (s *Service) sessionState(ctx context.Context, ref, sid string) (sessionState, error) {
 	now := s.now()
 	key := sessionKey{ref, sid}
-	if st, ok := s.sessions.get(key, now); ok {
+	if st, ok := s.sessions.Get(key, now); ok {
 		return st, nil
 	}
-	gen := s.sessions.generation()
+	gen := s.sessions.Generation()
 	if err := s.ensureTables(ctx, ref); err != nil {
 		return sessionState{}, err
 	}
@@ -267,6 +267,6 @@ func (s *Service) sessionState(ctx context.Context, ref, sid string) (sessionSta
 	if !found {
 		return sessionState{}, credErr(ReasonSessionEnded)
 	}
-	s.sessions.put(key, st, gen, now)
+	s.sessions.Put(key, st, gen, now)
 	return st, nil
 }

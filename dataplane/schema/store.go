@@ -161,14 +161,14 @@ func (s *Store) Get(ctx context.Context, id tenantdb.Identity, name string) (*Co
 	}
 	key := cacheKey{id.TenantRef, name}
 	now := time.Now()
-	e, ok := s.cache.get(key, now)
+	e, ok := s.cache.Get(key, now)
 	if !ok {
-		gen := s.cache.generation()
+		gen := s.cache.Generation()
 		var err error
 		if e.c, err = s.load(ctx, id, name); err != nil {
 			return nil, fmt.Errorf("get collection %s: %w", name, err)
 		}
-		s.cache.put(key, e, gen, now)
+		s.cache.Put(key, e, gen, now)
 	}
 	if e.c == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
@@ -741,7 +741,7 @@ func (s *Store) announce(ctx context.Context, tenant string, names ...string) {
 }
 
 func (s *Store) publish(ctx context.Context, inv invalidation) error {
-	s.cache.invalidate(inv.Tenant, inv.Names)
+	invalidateNames(s.cache, inv.Tenant, inv.Names)
 	inv.Origin = s.origin
 	payload, err := json.Marshal(inv)
 	if err != nil {
@@ -762,7 +762,7 @@ func (s *Store) TenantChanged(ctx context.Context, ref string) error {
 
 // Live reports whether the cache is on: Run is subscribed to
 // invalidations. While it is off every Get reads the database.
-func (s *Store) Live() bool { return s.cache.isLive() }
+func (s *Store) Live() bool { return s.cache.Live() }
 
 // Run receives invalidations from the region's nodes and applies them to
 // the cache, until ctx ends. It enables the cache while its subscription
@@ -784,20 +784,20 @@ func (s *Store) Run(ctx context.Context) {
 			backoff = min(backoff*2, s.maxBack)
 			continue
 		}
-		s.cache.setLive(true)
+		s.cache.SetLive(true)
 		started := time.Now()
 		for m := range sub.C() {
 			var inv invalidation
 			if err := json.Unmarshal(m.Payload, &inv); err != nil || inv.Tenant == "" {
 				s.log.WarnContext(ctx, "schema invalidations: unreadable message; flushing the cache", "error", err)
-				s.cache.flush()
+				s.cache.Flush()
 				continue
 			}
 			if inv.Origin != s.origin {
-				s.cache.invalidate(inv.Tenant, inv.Names)
+				invalidateNames(s.cache, inv.Tenant, inv.Names)
 			}
 		}
-		s.cache.setLive(false)
+		s.cache.SetLive(false)
 		_ = sub.Close()
 		if ctx.Err() != nil {
 			return

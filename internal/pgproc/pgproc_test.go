@@ -358,6 +358,15 @@ func TestStalePIDFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-c.Wait()
+	// The backends die with the postmaster but exit on their own schedule;
+	// until the last one has, PostgreSQL rightly refuses to start on their
+	// shared memory.
+	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(-c.PID(), 0) == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed cluster's processes are still alive")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "postmaster.pid")); err != nil {
 		t.Fatalf("postmaster.pid after the kill: %v", err)
 	}

@@ -241,6 +241,13 @@ func (p *Plane) build(ctx context.Context) error {
 		}
 	}
 	restAPI.Register(api)
+	d := &wiring{api: api, keys: keys, db: db, collections: collections, records: recordSvc, auth: authSvc, tenants: store, keyOpts: keyOpts}
+	if err := p.buildRealtime(d); err != nil {
+		return err
+	}
+	if err := p.buildStorage(d); err != nil {
+		return err
+	}
 
 	// Key-cache invalidation and registration run until Close.
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -253,7 +260,26 @@ func (p *Plane) build(ctx context.Context) error {
 	}
 	p.wg.Go(func() { reg.Run(runCtx) })
 	p.wg.Go(func() { idempotency.PurgeEvery(runCtx, idem, time.Hour, cfg.Logger) })
+	for _, run := range d.runs {
+		p.wg.Go(func() { run(runCtx) })
+	}
 	return nil
+}
+
+// wiring is what the realtime and storage builders (realtime.go,
+// storage.go) take from build and give back.
+type wiring struct {
+	api         *http.ServeMux
+	keys        *apikeys.Keys
+	db          *tenantdb.DB
+	collections *schema.Store
+	records     *records.Service
+	// auth is nil when the node serves no end-user auth.
+	auth    *auth.Service
+	tenants *tenants.Store
+	keyOpts connect.HandlerOption
+	// runs are background loops to start with the node, ended by Close.
+	runs []func(context.Context)
 }
 
 // Mux holds every route of the node; /metrics is added by httpserver.

@@ -88,6 +88,17 @@ type Config struct {
 	// CORSOrigins may call the data plane from browsers; empty means any
 	// origin (API keys, not cookies, authenticate).
 	CORSOrigins []string
+	// DataDir is where the node keeps files on local disk (storage, when
+	// StorageS3URL is empty), one directory per tenant. Empty: files are
+	// kept in a directory "data" under the working directory.
+	DataDir string
+	// StorageS3URL stores files in an S3-compatible store instead of
+	// DataDir: s3://ACCESS:SECRET@HOST:PORT/BUCKET?region=R&secure=false
+	// (path-style requests).
+	StorageS3URL string
+	// RealtimeRetention is how long record changes are kept for clients
+	// to resume from a cursor; 0 means 24 h.
+	RealtimeRetention time.Duration
 	// Version is the build version reported by GetStatus.
 	Version string
 	// Logger for everything the node logs. Default slog.Default().

@@ -108,7 +108,7 @@ func devRun(ctx context.Context, out, errOut io.Writer, o *devOptions) (err erro
 	pl, err := startPlanes(ctx, &st, planesOptions{
 		databaseURL: dbURL, valkeyURL: srv.valkeyURL, dbMaxConns: o.be.dbMaxConns,
 		cpAddr: o.controlPlaneAddr, dpAddr: o.dataPlaneAddr, regionSecret: secret,
-		cp: cpCfg, dp: o.dpf, hf: o.hf, logger: logger,
+		dataDir: filepath.Join(o.dir, "files"), cp: cpCfg, dp: o.dpf, hf: o.hf, logger: logger,
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package servercmd
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -128,10 +129,12 @@ type planesOptions struct {
 	dbMaxConns             int32
 	cpAddr, dpAddr         string
 	regionSecret           string
-	cp                     controlplane.Config // the control plane's own settings
-	dp                     dataPlaneFlags
-	hf                     httpFlags
-	logger                 *slog.Logger
+	// dataDir keeps stored files unless --data-dir says otherwise.
+	dataDir string
+	cp      controlplane.Config // the control plane's own settings
+	dp      dataPlaneFlags
+	hf      httpFlags
+	logger  *slog.Logger
 }
 
 // startPlanes binds both addresses, then builds the control plane and the
@@ -163,6 +166,7 @@ func startPlanes(ctx context.Context, st *stack, o planesOptions) (*planes, erro
 		Region: "local", DatabaseURL: o.databaseURL, DBMaxConns: o.dbMaxConns, ValkeyURL: o.valkeyURL,
 		RegionSecret: o.regionSecret, ControlPlaneURL: cpl.URL(), PublicURL: dpl.URL(),
 		MaxRecordBytes: o.dp.maxRecordBytes, CORSOrigins: o.dp.corsOrigins, KeyPrefix: o.cp.KeyPrefix,
+		DataDir: cmp.Or(o.dp.dataDir, o.dataDir), StorageS3URL: o.dp.storageS3URL, RealtimeRetention: o.dp.realtimeRetention,
 		Version: buildinfo.Version(), Logger: dpLog,
 	})
 	if err != nil {

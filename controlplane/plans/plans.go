@@ -19,6 +19,14 @@ type Limits struct {
 	StorageBytes int64
 	// RealtimeConnections is how many realtime connections may be open at once.
 	RealtimeConnections int32
+	// RealtimeSubscriptions is how many subscriptions and channel joins
+	// one realtime connection may hold.
+	RealtimeSubscriptions int32
+	// RealtimeMessagesPerSecond is how many frames one realtime connection
+	// may send per second.
+	RealtimeMessagesPerSecond int32
+	// RealtimePayloadBytes is the largest frame a realtime client may send.
+	RealtimePayloadBytes int32
 }
 
 // Plan is a named set of limits.
@@ -38,19 +46,25 @@ var all = []Plan{
 	{
 		Name: "free",
 		Limits: Limits{
-			RequestsPerSecond:   50,
-			DatabaseBytes:       500 * mib,
-			StorageBytes:        1 * gib,
-			RealtimeConnections: 200,
+			RequestsPerSecond:         50,
+			DatabaseBytes:             500 * mib,
+			StorageBytes:              1 * gib,
+			RealtimeConnections:       200,
+			RealtimeSubscriptions:     100,
+			RealtimeMessagesPerSecond: 100,
+			RealtimePayloadBytes:      64 << 10,
 		},
 	},
 	{
 		Name: "pro",
 		Limits: Limits{
-			RequestsPerSecond:   1000,
-			DatabaseBytes:       8 * gib,
-			StorageBytes:        100 * gib,
-			RealtimeConnections: 5000,
+			RequestsPerSecond:         1000,
+			DatabaseBytes:             8 * gib,
+			StorageBytes:              100 * gib,
+			RealtimeConnections:       5000,
+			RealtimeSubscriptions:     500,
+			RealtimeMessagesPerSecond: 500,
+			RealtimePayloadBytes:      256 << 10,
 		},
 	},
 }

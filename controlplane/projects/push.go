@@ -145,11 +145,14 @@ func (p *pusher) provisionTenant(ctx context.Context, pr projectPush) error {
 	_, err = admin.ProvisionTenant(ctx, connect.NewRequest(&dataplanev1.ProvisionTenantRequest{
 		Ref: pr.Ref,
 		Limits: &dataplanev1.TenantLimits{
-			Plan:                plan.Name,
-			RequestsPerSecond:   plan.Limits.RequestsPerSecond,
-			DatabaseBytes:       plan.Limits.DatabaseBytes,
-			StorageBytes:        plan.Limits.StorageBytes,
-			RealtimeConnections: plan.Limits.RealtimeConnections,
+			Plan:                      plan.Name,
+			RequestsPerSecond:         plan.Limits.RequestsPerSecond,
+			DatabaseBytes:             plan.Limits.DatabaseBytes,
+			StorageBytes:              plan.Limits.StorageBytes,
+			RealtimeConnections:       plan.Limits.RealtimeConnections,
+			RealtimeSubscriptions:     plan.Limits.RealtimeSubscriptions,
+			RealtimeMessagesPerSecond: plan.Limits.RealtimeMessagesPerSecond,
+			RealtimePayloadBytes:      plan.Limits.RealtimePayloadBytes,
 		},
 	}))
 	if err != nil {

@@ -73,11 +73,14 @@ func (h *Handler) ProvisionTenant(ctx context.Context, req *connect.Request[data
 	}
 	l := req.Msg.GetLimits()
 	limits := tenants.Limits{
-		Plan:                l.GetPlan(),
-		RequestsPerSecond:   l.GetRequestsPerSecond(),
-		DatabaseBytes:       l.GetDatabaseBytes(),
-		StorageBytes:        l.GetStorageBytes(),
-		RealtimeConnections: l.GetRealtimeConnections(),
+		Plan:                      l.GetPlan(),
+		RequestsPerSecond:         l.GetRequestsPerSecond(),
+		DatabaseBytes:             l.GetDatabaseBytes(),
+		StorageBytes:              l.GetStorageBytes(),
+		RealtimeConnections:       l.GetRealtimeConnections(),
+		RealtimeSubscriptions:     l.GetRealtimeSubscriptions(),
+		RealtimeMessagesPerSecond: l.GetRealtimeMessagesPerSecond(),
+		RealtimePayloadBytes:      l.GetRealtimePayloadBytes(),
 	}
 	if err := limits.Validate(); err != nil {
 		return nil, rpcerr.New(connect.CodeInvalidArgument, err.Error())

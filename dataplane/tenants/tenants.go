@@ -92,6 +92,14 @@ type Limits struct {
 	StorageBytes int64 `json:"storage_bytes"`
 	// RealtimeConnections is concurrent realtime connections.
 	RealtimeConnections int32 `json:"realtime_connections"`
+	// RealtimeSubscriptions is subscriptions and channel joins per
+	// realtime connection.
+	RealtimeSubscriptions int32 `json:"realtime_subscriptions"`
+	// RealtimeMessagesPerSecond is frames one realtime connection may send
+	// per second.
+	RealtimeMessagesPerSecond int32 `json:"realtime_messages_per_second"`
+	// RealtimePayloadBytes is the largest frame a realtime client may send.
+	RealtimePayloadBytes int32 `json:"realtime_payload_bytes"`
 }
 
 // Validate returns nil, or an error that names the field at fault (as
@@ -108,6 +116,12 @@ func (l Limits) Validate() error {
 		return limitsError("storage_bytes: must be 0 (unlimited) or more")
 	case l.RealtimeConnections < 0:
 		return limitsError("realtime_connections: must be 0 (unlimited) or more")
+	case l.RealtimeSubscriptions < 0:
+		return limitsError("realtime_subscriptions: must be 0 (unlimited) or more")
+	case l.RealtimeMessagesPerSecond < 0:
+		return limitsError("realtime_messages_per_second: must be 0 (unlimited) or more")
+	case l.RealtimePayloadBytes < 0:
+		return limitsError("realtime_payload_bytes: must be 0 (the platform's ceiling) or more")
 	}
 	return nil
 }

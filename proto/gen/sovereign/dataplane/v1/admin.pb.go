@@ -90,8 +90,16 @@ type TenantLimits struct {
 	StorageBytes int64 `protobuf:"varint,4,opt,name=storage_bytes,json=storageBytes,proto3" json:"storage_bytes,omitempty"`
 	// Concurrent realtime connections; 0 = unlimited.
 	RealtimeConnections int32 `protobuf:"varint,5,opt,name=realtime_connections,json=realtimeConnections,proto3" json:"realtime_connections,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Realtime subscriptions (and channel joins) per connection; 0 =
+	// unlimited.
+	RealtimeSubscriptions int32 `protobuf:"varint,6,opt,name=realtime_subscriptions,json=realtimeSubscriptions,proto3" json:"realtime_subscriptions,omitempty"`
+	// Realtime frames a connection may send per second; 0 = unlimited.
+	RealtimeMessagesPerSecond int32 `protobuf:"varint,7,opt,name=realtime_messages_per_second,json=realtimeMessagesPerSecond,proto3" json:"realtime_messages_per_second,omitempty"`
+	// Largest realtime frame a client may send, in bytes; 0 = the
+	// platform's ceiling.
+	RealtimePayloadBytes int32 `protobuf:"varint,8,opt,name=realtime_payload_bytes,json=realtimePayloadBytes,proto3" json:"realtime_payload_bytes,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *TenantLimits) Reset() {
@@ -155,6 +163,27 @@ func (x *TenantLimits) GetStorageBytes() int64 {
 func (x *TenantLimits) GetRealtimeConnections() int32 {
 	if x != nil {
 		return x.RealtimeConnections
+	}
+	return 0
+}
+
+func (x *TenantLimits) GetRealtimeSubscriptions() int32 {
+	if x != nil {
+		return x.RealtimeSubscriptions
+	}
+	return 0
+}
+
+func (x *TenantLimits) GetRealtimeMessagesPerSecond() int32 {
+	if x != nil {
+		return x.RealtimeMessagesPerSecond
+	}
+	return 0
+}
+
+func (x *TenantLimits) GetRealtimePayloadBytes() int32 {
+	if x != nil {
+		return x.RealtimePayloadBytes
 	}
 	return 0
 }
@@ -605,13 +634,16 @@ var File_sovereign_dataplane_v1_admin_proto protoreflect.FileDescriptor
 
 const file_sovereign_dataplane_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\"sovereign/dataplane/v1/admin.proto\x12\x16sovereign.dataplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n" +
+	"\"sovereign/dataplane/v1/admin.proto\x12\x16sovereign.dataplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x02\n" +
 	"\fTenantLimits\x12\x12\n" +
 	"\x04plan\x18\x01 \x01(\tR\x04plan\x12.\n" +
 	"\x13requests_per_second\x18\x02 \x01(\x05R\x11requestsPerSecond\x12%\n" +
 	"\x0edatabase_bytes\x18\x03 \x01(\x03R\rdatabaseBytes\x12#\n" +
 	"\rstorage_bytes\x18\x04 \x01(\x03R\fstorageBytes\x121\n" +
-	"\x14realtime_connections\x18\x05 \x01(\x05R\x13realtimeConnections\"h\n" +
+	"\x14realtime_connections\x18\x05 \x01(\x05R\x13realtimeConnections\x125\n" +
+	"\x16realtime_subscriptions\x18\x06 \x01(\x05R\x15realtimeSubscriptions\x12?\n" +
+	"\x1crealtime_messages_per_second\x18\a \x01(\x05R\x19realtimeMessagesPerSecond\x124\n" +
+	"\x16realtime_payload_bytes\x18\b \x01(\x05R\x14realtimePayloadBytes\"h\n" +
 	"\x16ProvisionTenantRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12<\n" +
 	"\x06limits\x18\x02 \x01(\v2$.sovereign.dataplane.v1.TenantLimitsR\x06limits\"l\n" +

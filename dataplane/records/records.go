@@ -104,6 +104,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/sovereign-backend/sovereign/dataplane/filter"
@@ -140,6 +141,14 @@ type Config struct {
 	// Rules compiles the collections' access rules; nil means a cache of
 	// rules.DefaultCacheSize.
 	Rules *rules.Cache
+	// OnChange, when set, is called after a write (create, update,
+	// replace, delete, upsert, batch) committed, with the tenant and the
+	// collections it wrote, each named once: the realtime change feed's
+	// wake-up (realtime.Feed.Notify). It runs on the request's goroutine
+	// and must return quickly. Changes that cascade into other collections
+	// (a relation's ON DELETE SET NULL) are captured too but not named
+	// here; the feed finds them by polling.
+	OnChange func(ref string, collections ...string)
 }
 
 // Service reads and writes records. It is safe for concurrent use.
@@ -148,6 +157,7 @@ type Service struct {
 	schema   *schema.Store
 	maxBytes int
 	rules    *rules.Cache
+	onChange atomic.Pointer[func(ref string, collections ...string)]
 }
 
 // New returns a Service.
@@ -161,7 +171,19 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Rules == nil {
 		cfg.Rules = rules.NewCache(0)
 	}
-	return &Service{db: cfg.DB, schema: cfg.Schema, maxBytes: cmp.Or(cfg.MaxRecordBytes, DefaultMaxRecordBytes), rules: cfg.Rules}, nil
+	s := &Service{db: cfg.DB, schema: cfg.Schema, maxBytes: cmp.Or(cfg.MaxRecordBytes, DefaultMaxRecordBytes), rules: cfg.Rules}
+	s.SetOnChange(cfg.OnChange)
+	return s, nil
+}
+
+// SetOnChange replaces Config.OnChange (nil: none), for a change feed
+// built after the service. Safe to call at any time.
+func (s *Service) SetOnChange(fn func(ref string, collections ...string)) {
+	if fn == nil {
+		s.onChange.Store(nil)
+		return
+	}
+	s.onChange.Store(&fn)
 }
 
 // MaxRecordBytes is the record size limit in force.

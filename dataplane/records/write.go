@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -217,6 +218,16 @@ func (s *Service) write(ctx context.Context, id tenantdb.Identity, ops []Op, bat
 			return nil, opErr(batch, oe.index, oe.err)
 		}
 		return nil, fmt.Errorf("records: write: %w", err)
+	}
+	if fn := s.onChange.Load(); fn != nil {
+		// After the commit: tell the change feed which collections moved.
+		names := make([]string, 0, 1)
+		for _, st := range stmts {
+			if !slices.Contains(names, st.coll.Name) {
+				names = append(names, st.coll.Name)
+			}
+		}
+		(*fn)(id.TenantRef, names...)
 	}
 	return results, nil
 }

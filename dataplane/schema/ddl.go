@@ -223,3 +223,87 @@ func describeIndex(ix Index) string {
 	}
 	return fmt.Sprintf("%s %s on (%s)", kind, ix.Name, strings.Join(ix.Fields, ", "))
 }
+
+// Change capture (the realtime change feed's transactional outbox).
+//
+// Every collection's table has an AFTER INSERT OR UPDATE OR DELETE row
+// trigger that appends the change to ChangesTable in the writing
+// transaction, at the next position of the collection in ChangeHeadsTable.
+// The upsert of the head row takes its row lock, held until the writing
+// transaction ends, so the writers of one collection serialise from their
+// first change to their commit: positions are gapless and in commit order,
+// and a reader that sees position n committed has seen every position
+// below it. The trigger is platform plumbing like the metadata tables: it
+// is not part of the schema history (an exported history rebuilds the
+// collections without it). Package realtime reads the log.
+const (
+	// ChangesTable holds the captured changes: collection, pos, op
+	// (insert, update, delete), record (to_jsonb of the new row, or of the
+	// old one for a delete), old (the old row of an update) and at.
+	ChangesTable = "_changes"
+	// ChangeHeadsTable holds each collection's last position and the
+	// position up to which its changes were purged. A dropped collection
+	// keeps its row, so positions continue when it is created again.
+	ChangeHeadsTable = "_change_heads"
+	// captureFunction is the trigger function, captureTrigger the trigger
+	// on each collection's table.
+	captureFunction = "_capture_change"
+	captureTrigger  = "_capture_change"
+)
+
+// captureSQL creates the change log's tables, their row-level security and
+// the trigger function, in tenant ref's schema. _changes: the trigger
+// inserts (as whatever caller writes), only the service role reads;
+// _change_heads: open to every caller of the tenant (the trigger upserts
+// it, a snapshot reads it as the subscriber).
+func captureSQL(ref string) string {
+	changes := tenantdb.Table(ref, ChangesTable)
+	heads := tenantdb.Table(ref, ChangeHeadsTable)
+	fn := tenantdb.Table(ref, captureFunction)
+	return `
+CREATE TABLE ` + heads + ` (
+    collection     text PRIMARY KEY,
+    pos            bigint NOT NULL,
+    purged_through bigint NOT NULL DEFAULT 0
+);
+ALTER TABLE ` + heads + ` ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ` + heads + ` FORCE ROW LEVEL SECURITY;
+CREATE POLICY all_callers ON ` + heads + ` USING (true) WITH CHECK (true);
+CREATE TABLE ` + changes + ` (
+    collection text NOT NULL,
+    pos        bigint NOT NULL,
+    op         text NOT NULL CHECK (op IN ('insert', 'update', 'delete')),
+    record     jsonb NOT NULL,
+    old        jsonb,
+    at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (collection, pos)
+);
+ALTER TABLE ` + changes + ` ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ` + changes + ` FORCE ROW LEVEL SECURITY;
+CREATE POLICY capture ON ` + changes + ` FOR INSERT WITH CHECK (true);
+CREATE POLICY ` + ident(ServicePolicy) + ` ON ` + changes + ` USING (` + serviceCheck + `) WITH CHECK (` + serviceCheck + `);
+CREATE FUNCTION ` + fn + `() RETURNS trigger LANGUAGE plpgsql AS $capture$
+DECLARE
+    p bigint;
+BEGIN
+    INSERT INTO ` + heads + ` AS h (collection, pos) VALUES (TG_TABLE_NAME, 1)
+        ON CONFLICT (collection) DO UPDATE SET pos = h.pos + 1
+        RETURNING h.pos INTO p;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO ` + changes + ` (collection, pos, op, record) VALUES (TG_TABLE_NAME, p, 'insert', to_jsonb(NEW));
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO ` + changes + ` (collection, pos, op, record, old) VALUES (TG_TABLE_NAME, p, 'update', to_jsonb(NEW), to_jsonb(OLD));
+    ELSE
+        INSERT INTO ` + changes + ` (collection, pos, op, record) VALUES (TG_TABLE_NAME, p, 'delete', to_jsonb(OLD));
+    END IF;
+    RETURN NULL;
+END
+$capture$`
+}
+
+// captureTriggerSQL adds the capture trigger to the table of collection
+// name.
+func captureTriggerSQL(ref, name string) string {
+	return "CREATE TRIGGER " + ident(captureTrigger) + " AFTER INSERT OR UPDATE OR DELETE ON " + tenantdb.Table(ref, name) +
+		" FOR EACH ROW EXECUTE FUNCTION " + tenantdb.Table(ref, captureFunction) + "()"
+}

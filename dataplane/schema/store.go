@@ -368,6 +368,10 @@ func (s *Store) Create(ctx context.Context, id tenantdb.Identity, c Collection) 
 		if err := tx.exec("", stmts); err != nil {
 			return err
 		}
+		// Change capture is plumbing, not part of the recorded history.
+		if _, err := tx.q.Exec(ctx, captureTriggerSQL(tx.ref, def.Name)); err != nil {
+			return fmt.Errorf("add change capture: %w", err)
+		}
 		enc, err := encodeDefinition(&def)
 		if err != nil {
 			return err
@@ -540,9 +544,10 @@ func (s *Store) change(ctx context.Context, id tenantdb.Identity, fn func(*chang
 		b := &pgx.Batch{}
 		b.Queue("SELECT pg_advisory_xact_lock($1)", lockKey(id.TenantRef))
 		b.Queue("SELECT set_config('lock_timeout', $1, true)", s.lockMS)
-		var exists bool
-		b.Queue("SELECT to_regclass($1) IS NOT NULL", tenantdb.Table(id.TenantRef, metaTable)).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&exists)
+		var exists, capture bool
+		b.Queue("SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL",
+			tenantdb.Table(id.TenantRef, metaTable), tenantdb.Table(id.TenantRef, ChangesTable)).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&exists, &capture)
 		})
 		if err := q.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("lock schema: %w", err)
@@ -552,8 +557,58 @@ func (s *Store) change(ctx context.Context, id tenantdb.Identity, fn func(*chang
 				return fmt.Errorf("create schema tables: %w", err)
 			}
 		}
+		if !capture {
+			// Change capture (see ChangesTable): created with the metadata
+			// tables, and added to the tenants whose metadata tables
+			// predate it, with the trigger on each existing collection.
+			if err := addCapture(ctx, q, id.TenantRef); err != nil {
+				return err
+			}
+		}
 		return fn(&changeTx{ctx: ctx, q: q, ref: id.TenantRef, taken: make(map[string]bool)})
 	})
+}
+
+// addCapture creates the change log (captureSQL) in tenant ref's schema and
+// adds the capture trigger to every collection's table.
+func addCapture(ctx context.Context, q tenantdb.Querier, ref string) error {
+	if _, err := q.Exec(ctx, captureSQL(ref)); err != nil {
+		return fmt.Errorf("create change log: %w", err)
+	}
+	rows, err := q.Query(ctx, "SELECT name FROM "+tenantdb.Table(ref, metaTable))
+	if err != nil {
+		return fmt.Errorf("read collections: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("read collections: %w", err)
+	}
+	for _, name := range names {
+		if _, err := q.Exec(ctx, captureTriggerSQL(ref, name)); err != nil {
+			return fmt.Errorf("add change capture to %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// EnsureCapture creates tenant ref's change log (ChangesTable,
+// ChangeHeadsTable and the capture trigger on every collection) when it
+// does not exist yet: for tenants that have had no schema change since
+// change capture was added. It runs as the tenant's service role and is
+// cheap when the log exists.
+func (s *Store) EnsureCapture(ctx context.Context, ref string) error {
+	id := tenantdb.Identity{TenantRef: ref, Role: tenantdb.RoleService}
+	var exists bool
+	err := s.db.Read(ctx, id, func(rows pgx.Rows) error {
+		if rows.Next() {
+			return rows.Scan(&exists)
+		}
+		return rows.Err()
+	}, "SELECT to_regclass($1) IS NOT NULL", tenantdb.Table(ref, ChangesTable))
+	if err != nil || exists {
+		return err
+	}
+	return s.change(ctx, id, func(*changeTx) error { return nil })
 }
 
 // metaSQL creates the tenant's metadata tables.

@@ -57,11 +57,16 @@ var (
 	}
 	corsRequestHeaders = []string{
 		"Apikey", "Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-Id",
+		// Storage: conditional and ranged downloads, checksums, tus.
+		"If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "Range",
+		"X-Checksum-Sha256", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Tus-Resumable",
 		"Connect-Protocol-Version", "Connect-Timeout-Ms", "Connect-Accept-Encoding",
 		"Connect-Content-Encoding", "Grpc-Timeout", "X-Grpc-Web", "X-User-Agent",
 	}
 	corsExposedHeaders = []string{
 		"Etag", "Location", "X-Request-Id", "Idempotent-Replayed",
+		"Content-Range", "Content-Length", "Accept-Ranges", "Last-Modified", "Content-Disposition",
+		"X-Checksum-Sha256", "Upload-Offset", "Upload-Length", "Tus-Resumable", "Tus-Version", "Tus-Max-Size",
 		"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin",
 	}
 )

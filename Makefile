@@ -9,6 +9,11 @@ BUF_VERSION                   := v1.75.0
 PROTOC_GEN_GO_VERSION         := v1.36.12
 PROTOC_GEN_CONNECT_GO_VERSION := v1.19.1
 STATICCHECK_VERSION           := v0.8.2
+# MinIO, the S3-compatible server the storage tests run against (test-services
+# starts it). It is AGPL-licensed; that is fine for a separately installed test
+# tool that Sovereign runs as a process and never links. The first build takes
+# several minutes.
+MINIO_VERSION                 := v0.0.0-20260212201848-7aac2a2c5b7c
 
 # Every package of every module in go.work (root, proto, sdk/go).
 PKGS := github.com/sovereign-backend/sovereign/...
@@ -34,7 +39,8 @@ prereqs: ## PostgreSQL and Valkey/Redis binaries (installed with apt-get when ro
 	@scripts/prereqs.sh
 
 tools: $(TOOLS)/.buf-$(BUF_VERSION) $(TOOLS)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
-       $(TOOLS)/.protoc-gen-connect-go-$(PROTOC_GEN_CONNECT_GO_VERSION) $(TOOLS)/.staticcheck-$(STATICCHECK_VERSION)
+       $(TOOLS)/.protoc-gen-connect-go-$(PROTOC_GEN_CONNECT_GO_VERSION) $(TOOLS)/.staticcheck-$(STATICCHECK_VERSION) \
+       $(TOOLS)/.minio-$(MINIO_VERSION)
 
 $(TOOLS)/.buf-%:
 	GOBIN=$(TOOLS) GOWORK=off go install github.com/bufbuild/buf/cmd/buf@$*
@@ -47,6 +53,9 @@ $(TOOLS)/.protoc-gen-connect-go-%:
 	@touch $@
 $(TOOLS)/.staticcheck-%:
 	GOBIN=$(TOOLS) GOWORK=off go install honnef.co/go/tools/cmd/staticcheck@$*
+	@touch $@
+$(TOOLS)/.minio-%:
+	GOBIN=$(TOOLS) GOWORK=off go install github.com/minio/minio@$*
 	@touch $@
 
 gen: tools ## regenerate proto/gen from proto/

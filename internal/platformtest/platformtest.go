@@ -116,6 +116,7 @@ func Start(t testing.TB, o Options) *Platform {
 	dp, err := dataplane.New(ctx, dataplane.Config{
 		Region: "local", DatabaseURL: p.DatabaseURL, ValkeyURL: kv, KeyPrefix: prefix, RegionSecret: p.RegionSecret,
 		ControlPlaneURL: p.APIURL, PublicURL: p.DataURL, HeartbeatInterval: o.HeartbeatInterval,
+		DataDir: t.TempDir(),
 		Logger: logger.With("server", "dataplane"),
 	})
 	if err != nil {

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sovereign-backend/sovereign/controlplane"
+	"github.com/sovereign-backend/sovereign/internal/minioproc"
 	"github.com/sovereign-backend/sovereign/internal/pgsetup"
 	"github.com/sovereign-backend/sovereign/internal/ratelimit"
 	"github.com/sovereign-backend/sovereign/internal/token"
@@ -22,6 +25,7 @@ import (
 const (
 	testEnvDatabaseURL = "SOVEREIGN_TEST_DATABASE_URL"
 	testEnvValkeyURL   = "SOVEREIGN_TEST_VALKEY_URL"
+	testEnvS3URL       = "SOVEREIGN_TEST_S3_URL"
 	testStateFile      = ".sovereign/test/services.env"
 	// The URLs of a running platform, for tests that cannot start one in
 	// process (the SDK's module has no server code).
@@ -29,10 +33,15 @@ const (
 	testEnvDataURL = "SOVEREIGN_TEST_DATA_URL"
 )
 
+// testS3Bucket is the bucket named in the S3 URL given to tests; tests
+// that need isolation make buckets of their own (package blobtest does).
+const testS3Bucket = "sovereign-test"
+
 // newTestServicesCmd is what `make test` runs the test suite under: it starts
-// a private PostgreSQL and Valkey, and with --platform a whole platform on
-// them, records them where tests find them, runs the command, and stops
-// everything, whatever the command's outcome.
+// a private PostgreSQL and Valkey, a private MinIO when its binary is
+// installed (`make tools`; required when CI is true), and with --platform a
+// whole platform on them, records them where tests find them, runs the
+// command, and stops everything, whatever the command's outcome.
 func newTestServicesCmd() *cobra.Command {
 	var (
 		dir      string
@@ -40,7 +49,7 @@ func newTestServicesCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:    "test-services [--dir DIR] [--platform] -- COMMAND [ARG...]",
-		Short:  "Run a command with private PostgreSQL and Valkey servers for the test suite",
+		Short:  "Run a command with private PostgreSQL, Valkey and MinIO servers for the test suite",
 		Hidden: true,
 		Args:   cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -68,6 +77,13 @@ func testServicesRun(ctx context.Context, dir string, platform bool, args []stri
 		return err
 	}
 	env := []string{testEnvDatabaseURL + "=" + srv.adminURL, testEnvValkeyURL + "=" + srv.valkeyURL}
+	s3URL, err := startTestMinIO(ctx, &st, dir, logger)
+	if err != nil {
+		return err
+	}
+	if s3URL != "" {
+		env = append(env, testEnvS3URL+"="+s3URL)
+	}
 
 	serveDone := make(chan error, 1)
 	if platform {
@@ -78,7 +94,7 @@ func testServicesRun(ctx context.Context, dir string, platform bool, args []stri
 		pl, err := startPlanes(ctx, &st, planesOptions{
 			databaseURL: dbURL, valkeyURL: srv.valkeyURL,
 			cpAddr: "127.0.0.1:0", dpAddr: "127.0.0.1:0", regionSecret: token.New("sov_rs_"),
-			hf: defaultHTTPFlags(), logger: logger,
+			dataDir: filepath.Join(dir, "files"), hf: defaultHTTPFlags(), logger: logger,
 			// Every test signs up from 127.0.0.1.
 			// Its own key prefix: tests share this Valkey, and a throttle
 			// counter shared with a differently limited platform would
@@ -118,4 +134,26 @@ func testServicesRun(ctx context.Context, dir string, platform bool, args []stri
 		return fmt.Errorf("run %s: %w", args[0], err)
 	}
 	return nil
+}
+
+// startTestMinIO starts a private MinIO under dir/minio for the tests of the
+// S3 storage backend and returns its URL (see blob.ParseS3URL). Without a
+// minio binary it returns "" and the tests that need S3 skip, except when
+// the environment variable CI is true: CI must run them, so there it is an
+// error.
+func startTestMinIO(ctx context.Context, st *stack, dir string, logger *slog.Logger) (string, error) {
+	bin, err := minioproc.FindBinary()
+	if err != nil {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			return "", fmt.Errorf("CI is set and MinIO is required for the S3 storage tests: %w", err)
+		}
+		logger.Warn("no MinIO: the S3 storage tests will skip; `make tools` installs it", "err", err.Error())
+		return "", nil
+	}
+	srv, err := minioproc.Start(ctx, minioproc.Config{Dir: filepath.Join(dir, "minio"), Binary: bin, Logger: logger})
+	if err != nil {
+		return "", fmt.Errorf("start private MinIO: %w", err)
+	}
+	st.push(srv.Stop)
+	return srv.URL(testS3Bucket), nil
 }

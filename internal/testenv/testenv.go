@@ -12,6 +12,9 @@
 // It never skips: when none of these works the test fails with a message that
 // says how to get a server.
 //
+// An S3-compatible store (MinIO) is optional and never started here: S3URL
+// gives SOVEREIGN_TEST_S3_URL or the one in the state file, or "".
+//
 // Each call to Database gives the test its own freshly created database, so
 // tests run with t.Parallel() without seeing each other's rows. Each call to
 // Valkey gives a key prefix unique to the test.
@@ -44,6 +47,11 @@ import (
 const (
 	EnvDatabaseURL = "SOVEREIGN_TEST_DATABASE_URL"
 	EnvValkeyURL   = "SOVEREIGN_TEST_VALKEY_URL"
+	// EnvS3URL points tests at an S3-compatible store (MinIO under `make
+	// test`), in the form of blob.ParseS3URL:
+	// s3://ACCESS:SECRET@HOST:PORT/BUCKET?region=us-east-1&secure=false.
+	// Unlike the other two it is optional; see S3URL.
+	EnvS3URL = "SOVEREIGN_TEST_S3_URL"
 )
 
 // StateFile is where `make test` records the servers it started, relative to
@@ -328,6 +336,42 @@ func ValkeyURL(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return kvURL
+}
+
+var (
+	s3Once sync.Once
+	s3URL  string
+	s3Err  error
+)
+
+// S3URL is the URL of the test S3-compatible store (see EnvS3URL), from the
+// environment variable or else the state file of `make test`, or "" when
+// neither names one: this package starts no S3 server itself, so callers
+// decide whether to skip (package blobtest skips, except under CI). A
+// configured store that does not accept connections fails the test.
+func S3URL(t testing.TB) string {
+	t.Helper()
+	s3Once.Do(func() {
+		s3URL = cmpOr(os.Getenv(EnvS3URL), readStateFile()[EnvS3URL])
+		if s3URL == "" {
+			return
+		}
+		u, err := url.Parse(s3URL)
+		if err != nil {
+			s3Err = fmt.Errorf("testenv: %s does not parse as a URL", EnvS3URL)
+			return
+		}
+		conn, err := net.DialTimeout("tcp", u.Host, 10*time.Second)
+		if err != nil {
+			s3Err = fmt.Errorf("testenv: S3 at %s is not reachable: %w; run the tests with `make test` (it starts MinIO) or unset %s", u.Host, err, EnvS3URL)
+			return
+		}
+		conn.Close()
+	})
+	if s3Err != nil {
+		t.Fatal(s3Err)
+	}
+	return s3URL
 }
 
 // KeyPrefix returns a key and channel prefix unique to this test.

@@ -1,0 +1,5 @@
+package minioproc
+
+import "syscall"
+
+func setDeathSignal(a *syscall.SysProcAttr, sig syscall.Signal) { a.Pdeathsig = sig }

@@ -14,6 +14,7 @@ import (
 	"github.com/sovereign-backend/sovereign/cli/db/records"
 	"github.com/sovereign-backend/sovereign/cli/db/rules"
 	"github.com/sovereign-backend/sovereign/cli/db/shared"
+	"github.com/sovereign-backend/sovereign/cli/db/watch"
 	"github.com/sovereign-backend/sovereign/cli/factory"
 )
 
@@ -39,7 +40,7 @@ makes more), on the data plane of --data-url or the profile.`,
 	cmd.AddCommand(
 		collections.NewCmdCollections(f), records.NewCmdRecords(f),
 		query.NewCmdQuery(f, nil), export.NewCmdExport(f, nil), importcmd.NewCmdImport(f, nil),
-		history.NewCmdHistory(f, nil), rules.NewCmdRules(f),
+		history.NewCmdHistory(f, nil), rules.NewCmdRules(f), watch.NewCmdWatch(f, nil),
 	)
 	return cmd
 }

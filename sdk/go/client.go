@@ -50,6 +50,7 @@ type Client struct {
 	c           *caller
 	pub         *caller
 	session     *sessionState
+	baseURL     string
 	status      dataplanev1connect.StatusServiceClient
 	project     dataplanev1connect.ProjectServiceClient
 	collections dataplanev1connect.CollectionServiceClient
@@ -57,6 +58,7 @@ type Client struct {
 	auth        dataplanev1connect.AuthServiceClient
 	authAdmin   dataplanev1connect.AuthAdminServiceClient
 	rules       dataplanev1connect.RulesServiceClient
+	storage     dataplanev1connect.StorageServiceClient
 }
 
 // NewClient returns a client of the data plane at baseURL: a project's
@@ -66,6 +68,7 @@ func NewClient(baseURL string, opts ...Option) *Client {
 	hc, u := o.client(), trimURL(baseURL)
 	c := &Client{
 		pub:         &caller{opts: o},
+		baseURL:     u,
 		status:      dataplanev1connect.NewStatusServiceClient(hc, u),
 		project:     dataplanev1connect.NewProjectServiceClient(hc, u),
 		collections: dataplanev1connect.NewCollectionServiceClient(hc, u),
@@ -73,6 +76,7 @@ func NewClient(baseURL string, opts ...Option) *Client {
 		auth:        dataplanev1connect.NewAuthServiceClient(hc, u),
 		authAdmin:   dataplanev1connect.NewAuthAdminServiceClient(hc, u),
 		rules:       dataplanev1connect.NewRulesServiceClient(hc, u),
+		storage:     dataplanev1connect.NewStorageServiceClient(hc, u),
 	}
 	c.session = newSessionState(c.pub, c.auth.Token)
 	c.c = &caller{opts: o, session: c.session}

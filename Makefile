@@ -90,17 +90,35 @@ bench-provision: prereqs build ## project provisioning benchmark (BENCHMARKS.md)
 # Flags for bench/data, e.g. BENCH_DATA_FLAGS='--duration 30s --concurrency 64'.
 BENCH_DATA_FLAGS ?=
 
-.PHONY: bench-data bench-smoke
+.PHONY: bench-data bench-smoke bench-realtime bench-storage
 
 bench-data: prereqs build ## record API load benchmark against a raw-pgx baseline (BENCHMARKS.md) on a private platform
 	go build -o bin/bench-data ./bench/data
 	bin/sovereign test-services --dir .sovereign/bench --platform -- bin/bench-data $(BENCH_DATA_FLAGS)
 
-bench-smoke: prereqs build ## both benchmarks in seconds: fails when a request fails, never on timings
+# Flags for bench/realtime, e.g. BENCH_REALTIME_FLAGS='--subscribers 2000 --duration 10s'.
+BENCH_REALTIME_FLAGS ?=
+
+# 10,000 subscribers need 20,000 sockets in one process tree: the recipe
+# raises the open-file limit to the hard limit first.
+bench-realtime: prereqs build ## realtime fan-out: WebSocket subscribers, delivery latency, memory per connection (BENCHMARKS.md)
+	go build -o bin/bench-realtime ./bench/realtime
+	ulimit -n $$(ulimit -Hn); bin/sovereign test-services --dir .sovereign/bench --platform -- bin/bench-realtime $(BENCH_REALTIME_FLAGS)
+
+# Flags for bench/storage, e.g. BENCH_STORAGE_FLAGS='--runs 5'.
+BENCH_STORAGE_FLAGS ?=
+
+bench-storage: prereqs build ## upload and download throughput beside cp, and the 1 GiB streaming proof (BENCHMARKS.md)
+	go build -o bin/bench-storage ./bench/storage
+	bin/sovereign test-services --dir .sovereign/bench --platform -- bin/bench-storage $(BENCH_STORAGE_FLAGS)
+
+bench-smoke: prereqs build ## every benchmark in seconds: fails when a request or delivery fails, never on timings
 	go build -o bin/bench-provision ./bench/provision
 	go build -o bin/bench-data ./bench/data
+	go build -o bin/bench-realtime ./bench/realtime
+	go build -o bin/bench-storage ./bench/storage
 	bin/sovereign test-services --dir .sovereign/bench-smoke --platform -- \
-		bash -c 'bin/bench-provision --n 3 && bin/bench-data --smoke'
+		bash -c 'bin/bench-provision --n 3 && bin/bench-data --smoke && bin/bench-realtime --quick && bin/bench-storage --quick'
 
 clean: ## removes build output; .sovereign/ (local data) stays
-	rm -rf bin/sovereign bin/sov bin/bench-provision bin/bench-data
+	rm -rf bin/sovereign bin/sov bin/bench-provision bin/bench-data bin/bench-realtime bin/bench-storage

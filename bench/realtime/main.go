@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/sovereign-backend/sovereign/bench/internal/latency"
@@ -60,6 +61,33 @@ type config struct {
 	duration, drain, timeout                  time.Duration
 	dialParallel                              int
 	cleanup                                   bool
+	databaseURL                               string
+}
+
+// liftLimits lifts the bench project's realtime limits (connections,
+// subscriptions, messages per second) in the region's database, as an
+// operator does for a customer on a custom plan: the free plan allows 200
+// connections and the benchmark opens thousands. With no database URL the
+// plan's limits stay, and a run past them fails with close code 4008.
+func liftLimits(ctx context.Context, databaseURL, ref string) error {
+	if databaseURL == "" {
+		return nil
+	}
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return fmt.Errorf("lift realtime limits: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tag, err := conn.Exec(ctx, `UPDATE dataplane.tenants
+		SET limits = limits || '{"realtime_connections": 0, "realtime_subscriptions": 0, "realtime_messages_per_second": 0}'::jsonb
+		WHERE ref = $1`, ref)
+	if err != nil {
+		return fmt.Errorf("lift realtime limits: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("lift realtime limits: project %s not found in the region's database", ref)
+	}
+	return nil
 }
 
 func main() {
@@ -69,6 +97,7 @@ func main() {
 	flag.StringVar(&c.valkeyURL, "valkey-url", os.Getenv("SOVEREIGN_TEST_VALKEY_URL"), "Valkey URL for the PUBLISH→SUBSCRIBE baseline (default $SOVEREIGN_TEST_VALKEY_URL; empty skips it)")
 	flag.StringVar(&c.token, "token", "", "access or personal access token to use instead of signing up a fresh account")
 	flag.StringVar(&c.region, "region", "local", "region to create the project in")
+	flag.StringVar(&c.databaseURL, "database-url", setup.DefaultDatabaseURL(), "the region's database, to lift the bench project's realtime limits (default: the test-services platform database; empty keeps the plan's limits)")
 	flag.IntVar(&c.subscribers, "subscribers", 10_000, "WebSocket subscribers, one connection each")
 	flag.IntVar(&c.rooms, "rooms", 1_000, "distinct rooms; subscriber i watches room i mod rooms")
 	flag.IntVar(&c.rate, "rate", 1_000, "records written per second")
@@ -163,6 +192,9 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 	}
 	p, err := org.NewProject(ctx, "bench-realtime", c.region, c.dataURL, c.timeout)
 	if err != nil {
+		return err
+	}
+	if err := liftLimits(ctx, c.databaseURL, p.Ref); err != nil {
 		return err
 	}
 	dc := sovereign.NewClient(c.dataURL, sovereign.WithAPIKey(p.Secret))

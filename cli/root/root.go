@@ -27,6 +27,7 @@ import (
 	"github.com/sovereign-backend/sovereign/cli/regions"
 	"github.com/sovereign-backend/sovereign/cli/signup"
 	"github.com/sovereign-backend/sovereign/cli/status"
+	"github.com/sovereign-backend/sovereign/cli/storage"
 	"github.com/sovereign-backend/sovereign/cli/tokens"
 	"github.com/sovereign-backend/sovereign/cli/whoami"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
@@ -69,7 +70,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 	add("account",
 		signup.NewCmdSignup(f, nil), login.NewCmdLogin(f, nil), logout.NewCmdLogout(f, nil),
 		whoami.NewCmdWhoAmI(f, nil), tokens.NewCmdTokens(f))
-	add("manage", orgs.NewCmdOrgs(f), projects.NewCmdProjects(f), keys.NewCmdKeys(f), regions.NewCmdRegions(f), db.NewCmdDB(f), auth.NewCmdAuth(f))
+	add("manage", orgs.NewCmdOrgs(f), projects.NewCmdProjects(f), keys.NewCmdKeys(f), regions.NewCmdRegions(f), db.NewCmdDB(f), auth.NewCmdAuth(f), storage.NewCmdStorage(f))
 	add("local", status.NewCmdStatus(f, nil), monitor.NewCmdMonitor(f, nil), dev.NewCmdDev(f, nil))
 	usageArgs(cmd)
 	return cmd

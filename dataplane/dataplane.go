@@ -293,6 +293,14 @@ type wiring struct {
 	runs []func(context.Context)
 }
 
+// OwnBodyLimits are the path prefixes whose handlers enforce body limits of
+// their own (the bucket's maximum object size and the project's quota,
+// streamed): storage uploads, which may be far larger than the server's
+// --max-body-bytes. The servers give them to httpserver.Config.
+func (p *Plane) OwnBodyLimits() []string {
+	return []string{"/v1/storage/objects/", "/v1/storage/signed/", "/v1/storage/uploads/"}
+}
+
 // Mux holds every route of the node; /metrics is added by httpserver.
 func (p *Plane) Mux() *http.ServeMux { return p.mux }
 

@@ -25,6 +25,11 @@ type Config struct {
 	// MaxBodyBytes caps every request body; a larger one gets 413.
 	// Default 4 MiB.
 	MaxBodyBytes int64
+	// OwnBodyLimits are path prefixes whose handlers enforce body limits
+	// of their own, larger than MaxBodyBytes and streamed (file uploads of
+	// gigabytes): the middleware neither refuses their requests by
+	// Content-Length nor caps their bodies.
+	OwnBodyLimits []string
 	// MaxHeaderBytes caps request headers. Default 64 KiB.
 	MaxHeaderBytes int
 	// ReadHeaderTimeout bounds reading request headers. Default 10 s.
@@ -89,7 +94,7 @@ func New(cfg Config, mux *http.ServeMux) *Server {
 func Handler(cfg Config, mux *http.ServeMux) http.Handler {
 	cfg = cfg.withDefaults()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
-	return Middleware(cfg.Logger, newMetrics(cfg.Registry), cfg.MaxBodyBytes, mux)
+	return middleware(cfg.Logger, newMetrics(cfg.Registry), cfg.MaxBodyBytes, cfg.OwnBodyLimits, mux)
 }
 
 func (cfg Config) withDefaults() Config {

@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -141,19 +142,30 @@ func TestBodyLimit(t *testing.T) {
 		}
 		_, _ = w.Write(b)
 	})
-	base, _ := start(t, httpserver.Config{MaxBodyBytes: 16, Logger: slog.New(slog.DiscardHandler)}, mux)
+	mux.HandleFunc("POST /own/echo", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		fmt.Fprint(w, n)
+	})
+	base, _ := start(t, httpserver.Config{MaxBodyBytes: 16, OwnBodyLimits: []string{"/own/"}, Logger: slog.New(slog.DiscardHandler)}, mux)
 	c := newClient()
 	cases := []struct {
-		name string
-		body io.Reader
-		want int
+		name, path string
+		body       io.Reader
+		want       int
 	}{
-		{"at the limit", strings.NewReader(strings.Repeat("a", 16)), 200},
-		{"declared length over the limit", strings.NewReader(strings.Repeat("a", 17)), 413},
-		{"chunked body over the limit", io.MultiReader(strings.NewReader(strings.Repeat("a", 17))), 413},
+		{"at the limit", "/echo", strings.NewReader(strings.Repeat("a", 16)), 200},
+		{"declared length over the limit", "/echo", strings.NewReader(strings.Repeat("a", 17)), 413},
+		{"chunked body over the limit", "/echo", io.MultiReader(strings.NewReader(strings.Repeat("a", 17))), 413},
+		// Handlers with limits of their own see the whole body.
+		{"own limit, declared length", "/own/echo", strings.NewReader(strings.Repeat("a", 1000)), 200},
+		{"own limit, chunked", "/own/echo", io.MultiReader(strings.NewReader(strings.Repeat("a", 1000))), 200},
 	}
 	for _, tc := range cases {
-		resp, err := c.Post(base+"/echo", "text/plain", tc.body)
+		resp, err := c.Post(base+tc.path, "text/plain", tc.body)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -113,6 +115,12 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // *http.ServeMux: the route label is the pattern it matched, so label
 // cardinality is bounded by the routes, never by user input.
 func Middleware(logger *slog.Logger, m *metrics, maxBody int64, next http.Handler) http.Handler {
+	return middleware(logger, m, maxBody, nil, next)
+}
+
+// middleware is Middleware with path prefixes whose bodies it leaves
+// alone (Config.OwnBodyLimits).
+func middleware(logger *slog.Logger, m *metrics, maxBody int64, own []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(RequestIDHeader)
@@ -124,12 +132,14 @@ func Middleware(logger *slog.Logger, m *metrics, maxBody int64, next http.Handle
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		ctx = context.WithValue(ctx, loggerKey, log)
 		r = r.WithContext(ctx)
-		if r.ContentLength > maxBody {
-			http.Error(w, "request body too large: the limit is "+strconv.FormatInt(maxBody, 10)+" bytes", http.StatusRequestEntityTooLarge)
-			m.observe("unmatched", r.Method, http.StatusRequestEntityTooLarge, time.Since(start))
-			return
+		if !slices.ContainsFunc(own, func(p string) bool { return strings.HasPrefix(r.URL.Path, p) }) {
+			if r.ContentLength > maxBody {
+				http.Error(w, "request body too large: the limit is "+strconv.FormatInt(maxBody, 10)+" bytes", http.StatusRequestEntityTooLarge)
+				m.observe("unmatched", r.Method, http.StatusRequestEntityTooLarge, time.Since(start))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {

@@ -187,7 +187,11 @@ func dropApp(t testing.TB, admin string, app pgsetup.App) {
 
 // handler wraps a plane's mux with the same middleware the servers use.
 func handler(mux *http.ServeMux, plane interface{ Registry() *prometheus.Registry }, logger *slog.Logger) http.Handler {
-	return httpserver.Handler(httpserver.Config{Registry: plane.Registry(), Logger: logger}, mux)
+	cfg := httpserver.Config{Registry: plane.Registry(), Logger: logger}
+	if o, ok := plane.(interface{ OwnBodyLimits() []string }); ok {
+		cfg.OwnBodyLimits = o.OwnBodyLimits()
+	}
+	return httpserver.Handler(cfg, mux)
 }
 
 // StopControlPlane stops the control plane (its HTTP server and the plane),

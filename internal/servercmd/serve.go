@@ -52,6 +52,9 @@ func serveAll(ctx context.Context, ls ...*listener) error {
 	for _, l := range ls {
 		cfg := l.cfg
 		cfg.Registry = l.plane.Registry()
+		if o, ok := l.plane.(interface{ OwnBodyLimits() []string }); ok {
+			cfg.OwnBodyLimits = o.OwnBodyLimits()
+		}
 		srv := httpserver.New(cfg, l.plane.Mux())
 		wg.Go(func() {
 			if err := srv.Serve(ctx, l.ln); err != nil {

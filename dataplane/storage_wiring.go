@@ -14,9 +14,10 @@ import (
 )
 
 // buildStorage mounts the storage service (Connect and REST under
-// /v1/storage/): bytes on local disk under DataDir/storage, or in the S3
-// store of StorageS3URL; signed URLs sealed with a key derived from the
-// region secret (none without one).
+// /v1/storage/, resumable tus uploads under /v1/storage/uploads/) and
+// starts its janitor with the node: bytes on local disk under
+// DataDir/storage, or in the S3 store of StorageS3URL; signed URLs sealed
+// with a key derived from the region secret (none without one).
 func (p *Plane) buildStorage(d *wiring) error {
 	cfg := p.cfg
 	dir := cfg.DataDir
@@ -65,5 +66,7 @@ func (p *Plane) buildStorage(d *wiring) error {
 		users = d.auth.AuthenticateUser
 	}
 	storage.NewREST(svc, d.keys, users).Register(d.api)
+	// Expired tus uploads and orphan blobs go every ten minutes.
+	d.runs = append(d.runs, svc.NewJanitor(storage.JanitorConfig{}).Run)
 	return nil
 }

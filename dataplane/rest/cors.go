@@ -66,7 +66,7 @@ var (
 	corsExposedHeaders = []string{
 		"Etag", "Location", "X-Request-Id", "Idempotent-Replayed",
 		"Content-Range", "Content-Length", "Accept-Ranges", "Last-Modified", "Content-Disposition",
-		"X-Checksum-Sha256", "Upload-Offset", "Upload-Length", "Tus-Resumable", "Tus-Version", "Tus-Max-Size",
+		"X-Checksum-Sha256", "Upload-Offset", "Upload-Length", "Upload-Metadata", "Tus-Resumable", "Tus-Version", "Tus-Max-Size", "Tus-Extension",
 		"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin",
 	}
 )

@@ -19,8 +19,9 @@
 // already opened the previous blob keeps reading it on local disk (the
 // file stays open); on S3 a ranged read started after the delete fails.
 // A crash between the blob write and the commit, or between the commit and
-// the delete, leaves an orphan blob; a janitor that removes blobs no row
-// names is not written yet (Config.OrphanAge is reserved for it).
+// the delete, leaves an orphan blob; the Janitor (janitor.go) deletes blobs
+// no row names once seen so for Config.OrphanAge, and tus uploads (tus.go,
+// table _storage_uploads, parts "uploads/<id>/...") older than 24 h.
 //
 // Limits: object names are 1 to MaxNameLen bytes of UTF-8 without control
 // characters, backslashes, "." or ".." segments or a leading "/"; at most

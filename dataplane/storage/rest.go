@@ -71,6 +71,8 @@ func (a *REST) Register(mux *http.ServeMux) {
 	for _, m := range []string{"GET", "HEAD", "PUT"} {
 		mux.Handle(m+" /v1/storage/signed/{ref}/{bucket}/{name...}", a.wrap(false, a.signed))
 	}
+	// Resumable uploads (tus.go).
+	a.registerTUS(mux)
 }
 
 func (a *REST) wrap(authenticate bool, fn func(http.ResponseWriter, *http.Request) error) http.Handler {

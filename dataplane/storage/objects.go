@@ -202,33 +202,35 @@ func (s *Service) ListObjects(ctx context.Context, bucket, prefix, delimiter str
 				return nil
 			}
 			// Fold names under a "/" past the prefix into one prefix, and
-			// skip past that prefix for the next query.
+			// query again from past that prefix; the page holds at most
+			// pageSize entries, objects and prefixes together.
+			folded := false
 			for _, o := range page {
+				if len(res.Objects)+len(res.Prefixes) >= int(pageSize) {
+					res.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(args[2].(string)))
+					return nil
+				}
 				rest := o.Name[len(prefix):]
 				if i := strings.Index(rest, "/"); i >= 0 {
 					p := prefix + rest[:i+1]
 					if n := len(res.Prefixes); n == 0 || res.Prefixes[n-1] != p {
 						res.Prefixes = append(res.Prefixes, p)
 					}
-					// Every name starting with p sorts before p+"\xff...".
+					// Every name starting with p sorts before p+"\U0010FFFF"
+					// (in byte order, which the name column's collation is).
 					args[2] = p + "\U0010FFFF"
+					folded = true
 					break
 				}
 				res.Objects = append(res.Objects, o)
 				args[2] = o.Name
 			}
+			if !folded && !more {
+				return nil
+			}
 			if len(res.Objects)+len(res.Prefixes) >= int(pageSize) {
 				res.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(args[2].(string)))
 				return nil
-			}
-			if !more && len(page) == 0 {
-				return nil
-			}
-			if !more {
-				// The last row read may have been folded; go on after it.
-				if last := page[len(page)-1]; !strings.Contains(last.Name[len(prefix):], "/") {
-					return nil
-				}
 			}
 		}
 	})
@@ -258,6 +260,9 @@ func (s *Service) DeleteObjects(ctx context.Context, bucket string, names []stri
 	err = s.tx(ctx, w.id.TenantRef, func(q tenantdb.Querier, t tables) error {
 		b, err := loadBucket(ctx, q, t, bucket, true)
 		if err != nil {
+			return err
+		}
+		if err := lockUsage(ctx, q, t); err != nil {
 			return err
 		}
 		var bytes int64
@@ -368,6 +373,14 @@ func (s *Service) CopyObject(ctx context.Context, bucket, name, dstBucket, dstNa
 		dst := src
 		if dstBucket != bucket {
 			if dst, err = loadBucket(ctx, q, t, dstBucket, true); err != nil {
+				return err
+			}
+		}
+		if move {
+			// Before the source row's lock (see lockUsage). A copy locks
+			// no row before commit, and must not hold the usage lock
+			// while its blob is copied.
+			if err := lockUsage(ctx, q, t); err != nil {
 				return err
 			}
 		}

@@ -121,6 +121,12 @@ func do(t *testing.T, method, url, key string, body io.Reader, hdr map[string]st
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	// protojson varies its whitespace on purpose: compact JSON answers so
+	// that tests can look for fragments.
+	var c bytes.Buffer
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") && json.Compact(&c, b) == nil {
+		b = c.Bytes()
+	}
 	return resp{res.StatusCode, res.Header, string(b)}
 }
 
@@ -244,7 +250,6 @@ func TestObjectsOverREST(t *testing.T) {
 	if n := e.blobCount(t, ref); n != 0 {
 		t.Errorf("%d blobs left after a forced bucket delete", n)
 	}
-	_ = bytes.MinRead
 }
 
 func TestCheckObjectName(t *testing.T) {

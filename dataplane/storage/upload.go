@@ -91,6 +91,17 @@ type precondition struct {
 	match     string
 }
 
+// lockUsage takes the lock of the usage row. Every transaction that
+// changes object rows takes it before it locks any of them (commit, and
+// DeleteObjects and moves before they read their objects FOR UPDATE), so
+// that they queue in one order and never deadlock.
+func lockUsage(ctx context.Context, q tenantdb.Querier, t tables) error {
+	if _, err := q.Exec(ctx, `SELECT 1 FROM `+t.usage+` WHERE id = 1 FOR UPDATE`); err != nil {
+		return fmt.Errorf("lock usage: %w", err)
+	}
+	return nil
+}
+
 // commit inserts or replaces o's row and adjusts the usage in q, with the
 // quota re-checked under the usage row's lock. It returns the stored
 // object and the replaced one, whose blob the caller deletes after the
@@ -178,7 +189,9 @@ type PutParams struct {
 // rules, limits and quota are checked first (with Size when known, before
 // a byte is read); the body goes through a SHA-256 hasher and a limit into
 // a new blob; a checksum mismatch or an overflow deletes it; then the row
-// is swapped in one transaction. It reports whether the object was
+// is swapped in one transaction, which checks the write rule again with
+// the size read (a body of unknown size meets the first check with
+// object.size -1). It reports whether the object was
 // created (not replaced).
 func (s *Service) Put(ctx context.Context, p PutParams) (*Object, bool, error) {
 	w, err := s.callerOf(ctx)
@@ -264,6 +277,11 @@ func (s *Service) put(ctx context.Context, w who, p PutParams) (*Object, bool, e
 			return err
 		}
 		if err := s.checkFits(b, o.ContentType, o.Size); err != nil {
+			return err
+		}
+		// Again with the size read: a body without Content-Length was
+		// authorized with object.size -1, and the rules may have changed.
+		if err := s.authorize(w, b, opWrite, objectValues(o.Name, o.Size, o.ContentType, o.Metadata)); err != nil {
 			return err
 		}
 		out, old, err = s.commit(ctx, q, t, b, o, limit, precondition{noneMatch: p.IfNoneMatch, match: p.IfMatch})

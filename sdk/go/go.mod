@@ -9,7 +9,7 @@ require (
 
 require github.com/sovereign-backend/sovereign/proto v0.0.0
 
-require github.com/coder/websocket v1.8.15 // indirect
+require github.com/coder/websocket v1.8.15
 
 // The workspace builds the contract from this repository; the replacement
 // lets `go mod tidy` and GOWORK=off builds do the same.

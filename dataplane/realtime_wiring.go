@@ -38,12 +38,11 @@ func (p *Plane) buildRealtime(d *wiring) error {
 		}
 		opt.DisableCache = true
 		opt.ClientName = "sovereign-realtime"
-		client, err := valkey.NewClient(opt)
-		if err != nil {
-			return fmt.Errorf("dataplane: realtime: connect to Valkey: %w", err)
-		}
-		p.closers = append(p.closers, client.Close)
-		sc.Valkey = client
+		// valkey.NewClient dials at once; the server dials lazily, so
+		// that a Valkey down at start does not stop realtime from
+		// starting (connections are then counted on this node until
+		// Valkey answers).
+		sc.ValkeyDial = func() (valkey.Client, error) { return valkey.NewClient(opt) }
 	}
 	srv, err := realtime.NewServer(sc)
 	if err != nil {
@@ -51,6 +50,7 @@ func (p *Plane) buildRealtime(d *wiring) error {
 	}
 	d.api.HandleFunc(realtime.RouteWebSocket, srv.HandleWebSocket)
 	d.api.HandleFunc(realtime.RouteSSE, srv.HandleSSE)
+	p.closers = append(p.closers, srv.Close)
 	d.runs = append(d.runs, feed.Run, srv.Run)
 	return nil
 }

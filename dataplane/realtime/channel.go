@@ -321,9 +321,9 @@ func (c *conn) join(f *inFrame) error {
 		c.mu.Unlock()
 		return refuse(connect.CodeAlreadyExists, fmt.Sprintf("join: already joined %s", f.Channel))
 	}
-	if len(c.joins) >= c.s.cfg.MaxChannels {
+	if len(c.joins) >= c.lim.channels {
 		c.mu.Unlock()
-		return refuse(connect.CodeResourceExhausted, fmt.Sprintf("too many channels joined on this connection (limit %d)", c.s.cfg.MaxChannels))
+		return refuse(connect.CodeResourceExhausted, fmt.Sprintf("too many channels joined on this connection (limit %d)", c.lim.channels))
 	}
 	if c.ended {
 		c.mu.Unlock()

@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -105,6 +106,13 @@ func (m *memoryCounter) acquire(_ context.Context, ref, id string, limit int) (b
 	return true, nil
 }
 
+// count is how many connections of ref are counted.
+func (m *memoryCounter) count(ref string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.n[ref])
+}
+
 func (m *memoryCounter) refresh(context.Context, string, string) error { return nil }
 
 func (m *memoryCounter) release(_ context.Context, ref, id string) error {
@@ -188,7 +196,7 @@ type TenantLimits interface {
 	Get(ctx context.Context, ref string) (tenants.Tenant, error)
 }
 
-// limitCache caches each tenant's connection limit for ttl.
+// limitCache caches each tenant's realtime limits for ttl.
 type limitCache struct {
 	src TenantLimits
 	ttl time.Duration
@@ -197,31 +205,203 @@ type limitCache struct {
 }
 
 type cachedLimit struct {
-	n   int
+	l   tenants.Limits
 	exp time.Time
 }
 
-func (l *limitCache) connections(ctx context.Context, ref string) (int, error) {
+// get returns the tenant's plan limits; the zero Limits without a source.
+func (l *limitCache) get(ctx context.Context, ref string) (tenants.Limits, error) {
 	if l.src == nil {
-		return 0, nil
+		return tenants.Limits{}, nil
 	}
 	now := time.Now()
 	l.mu.Lock()
 	c, ok := l.m[ref]
 	l.mu.Unlock()
 	if ok && now.Before(c.exp) {
-		return c.n, nil
+		return c.l, nil
 	}
 	t, err := l.src.Get(ctx, ref)
 	if err != nil {
-		return 0, fmt.Errorf("read limits of tenant %s: %w", ref, err)
+		return tenants.Limits{}, fmt.Errorf("read limits of tenant %s: %w", ref, err)
 	}
-	n := int(t.Limits.RealtimeConnections)
 	l.mu.Lock()
 	if len(l.m) > 100000 {
 		clear(l.m)
 	}
-	l.m[ref] = cachedLimit{n: n, exp: now.Add(l.ttl)}
+	l.m[ref] = cachedLimit{l: t.Limits, exp: now.Add(l.ttl)}
 	l.mu.Unlock()
-	return n, nil
+	return t.Limits, nil
+}
+
+// connLimits are the limits one connection lives under: its tenant's
+// plan's where the plan sets them (a value above 0), the server's
+// defaults where it does not.
+type connLimits struct {
+	// connections of the tenant at once; 0 unlimited (the plan alone
+	// decides).
+	connections int
+	// subscriptions and channels per connection.
+	subscriptions, channels int
+	// messagesPerSecond a connection sends.
+	messagesPerSecond int
+	// payloadBytes is the largest client frame.
+	payloadBytes int
+}
+
+// connLimits returns the limits of a new connection of tenant ref. The
+// plan's realtime_subscriptions bounds both subscriptions and channels
+// joined (each on its own), as the plan says.
+func (s *Server) connLimits(ctx context.Context, ref string) (connLimits, error) {
+	l, err := s.limits.get(ctx, ref)
+	if err != nil {
+		return connLimits{}, err
+	}
+	plan := func(v int32, def int) int {
+		if v > 0 {
+			return int(v)
+		}
+		return def
+	}
+	return connLimits{
+		connections:       int(l.RealtimeConnections),
+		subscriptions:     plan(l.RealtimeSubscriptions, s.cfg.MaxSubscriptions),
+		channels:          plan(l.RealtimeSubscriptions, s.cfg.MaxChannels),
+		messagesPerSecond: plan(l.RealtimeMessagesPerSecond, s.cfg.MessagesPerSecond),
+		payloadBytes:      plan(l.RealtimePayloadBytes, s.cfg.PayloadBytes),
+	}, nil
+}
+
+// DefaultValkeyRetry is how long a server whose Valkey could not be
+// reached waits before it dials again (ServerConfig.ValkeyDial).
+const DefaultValkeyRetry = 5 * time.Second
+
+// fallbackCounter counts connections in Valkey when it answers and on this
+// node when it does not: a node keeps admitting connections through a
+// Valkey outage (limited per node, as one node without Valkey is) rather
+// than refusing them all. Its Valkey client comes from cfg.Valkey, or is
+// dialed lazily with cfg.ValkeyDial, so that a node starts while Valkey is
+// down and counts across nodes once it is back.
+type fallbackCounter struct {
+	dial   func() (valkey.Client, error)
+	retry  time.Duration
+	prefix string
+	ttl    time.Duration
+	log    *slog.Logger
+	mem    *memoryCounter
+
+	mu       sync.Mutex
+	vk       *valkeyCounter
+	owned    valkey.Client // dialed here; closed by close
+	dialing  bool
+	closed   bool
+	nextDial time.Time
+	local    map[string]struct{} // ids counted by mem
+}
+
+func newFallbackCounter(client valkey.Client, dial func() (valkey.Client, error), retry time.Duration, prefix string, ttl time.Duration, log *slog.Logger) *fallbackCounter {
+	f := &fallbackCounter{dial: dial, retry: retry, prefix: prefix, ttl: ttl, log: log, mem: newMemoryCounter(), local: map[string]struct{}{}}
+	if client != nil {
+		f.vk = newValkeyCounter(client, prefix, ttl)
+	}
+	return f
+}
+
+// valkey returns the Valkey counter, dialing it when it is due (one dial
+// at a time, outside the lock); nil while Valkey cannot be reached.
+func (f *fallbackCounter) valkey() *valkeyCounter {
+	f.mu.Lock()
+	if f.vk != nil || f.dial == nil || f.dialing || f.closed || time.Now().Before(f.nextDial) {
+		vk := f.vk
+		f.mu.Unlock()
+		return vk
+	}
+	f.dialing = true
+	f.mu.Unlock()
+	client, err := f.dial()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dialing = false
+	switch {
+	case err != nil:
+		f.nextDial = time.Now().Add(f.retry)
+		f.log.Warn("realtime: Valkey unreachable: counting connections on this node until it is back", "err", err.Error())
+		return nil
+	case f.closed:
+		client.Close()
+		return nil
+	}
+	f.owned, f.vk = client, newValkeyCounter(client, f.prefix, f.ttl)
+	return f.vk
+}
+
+func (f *fallbackCounter) isLocal(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.local[id]
+	return ok
+}
+
+func (f *fallbackCounter) acquire(ctx context.Context, ref, id string, limit int) (bool, error) {
+	if vk := f.valkey(); vk != nil {
+		// Connections counted here during an outage are not in Valkey:
+		// they take their share of the limit.
+		vlimit := limit
+		if limit > 0 {
+			local := f.mem.count(ref)
+			if local >= limit {
+				return false, nil
+			}
+			vlimit -= local
+		}
+		ok, err := vk.acquire(ctx, ref, id, vlimit)
+		if err == nil {
+			return ok, nil
+		}
+		if ctx.Err() != nil {
+			return false, err
+		}
+		f.log.Warn("realtime: Valkey failed: counting this connection on this node", "tenant", ref, "err", err.Error())
+	}
+	ok, err := f.mem.acquire(ctx, ref, id, limit)
+	if ok {
+		f.mu.Lock()
+		f.local[id] = struct{}{}
+		f.mu.Unlock()
+	}
+	return ok, err
+}
+
+func (f *fallbackCounter) refresh(ctx context.Context, ref, id string) error {
+	if f.isLocal(id) {
+		return nil
+	}
+	if vk := f.valkey(); vk != nil {
+		return vk.refresh(ctx, ref, id)
+	}
+	return nil
+}
+
+func (f *fallbackCounter) release(ctx context.Context, ref, id string) error {
+	if f.isLocal(id) {
+		f.mu.Lock()
+		delete(f.local, id)
+		f.mu.Unlock()
+		return f.mem.release(ctx, ref, id)
+	}
+	if vk := f.valkey(); vk != nil {
+		return vk.release(ctx, ref, id)
+	}
+	return nil
+}
+
+// close closes the client dialed here.
+func (f *fallbackCounter) close() {
+	f.mu.Lock()
+	c := f.owned
+	f.owned, f.closed = nil, true
+	f.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
 }

@@ -40,7 +40,10 @@ type KeyAuthenticator interface {
 }
 
 // ServerConfig configures a Server. Zero limits take the Default*
-// constants; every limit is per connection unless it says otherwise.
+// constants; every limit is per connection unless it says otherwise. The
+// per-connection limits below are the node's defaults: a tenant whose plan
+// sets realtime_subscriptions, realtime_messages_per_second or
+// realtime_payload_bytes (above 0) gets the plan's instead.
 type ServerConfig struct {
 	// Feed delivers record changes. Nil: the server serves channels only,
 	// and subscribe frames (and SSE) answer Unavailable.
@@ -59,13 +62,24 @@ type ServerConfig struct {
 	// Required.
 	Broker broker.Broker
 	// Tenants reads each tenant's plan limits (RealtimeConnections: the
-	// most connections open at once over the region, 0 unlimited). Nil: no
-	// connection limit.
+	// most connections open at once over the region, 0 unlimited; and the
+	// per-connection limits, 0 taking the defaults below). Nil: no
+	// connection limit, and the defaults for everyone.
 	Tenants TenantLimits
 	// Valkey, when set, counts each tenant's connections over every node
 	// sharing it; nil counts this node's only. The server does not close
 	// it.
 	Valkey valkey.Client
+	// ValkeyDial, used when Valkey is nil, opens the Valkey client lazily:
+	// at the first connection, and again at most every ValkeyRetry while
+	// it fails, so that a node starts while Valkey is down. The server
+	// closes the client it dialed in Close. Whenever Valkey cannot be
+	// reached, connections are counted on this node alone (the limit then
+	// holds per node) rather than refused.
+	ValkeyDial func() (valkey.Client, error)
+	// ValkeyRetry is the time between two dials of ValkeyDial. Default
+	// DefaultValkeyRetry.
+	ValkeyRetry time.Duration
 	// KeyPrefix starts the Valkey keys of the connection counts.
 	KeyPrefix string
 
@@ -94,7 +108,7 @@ type ServerConfig struct {
 	// SSEPing is the time between SSE ping comments. Default
 	// DefaultSSEPing.
 	SSEPing time.Duration
-	// LimitCacheTTL is how long a tenant's connection limit is cached.
+	// LimitCacheTTL is how long a tenant's limits are cached.
 	// Default DefaultLimitCacheTTL.
 	LimitCacheTTL time.Duration
 	// PresenceRefresh and PresenceTimeout: how often a node republishes
@@ -114,8 +128,10 @@ type Server struct {
 	cfg     ServerConfig
 	log     *slog.Logger
 	counter connCounter
-	limits  *limitCache
-	hub     *channelHub
+	// closeCounter closes what the counter opened; nil when nothing.
+	closeCounter func()
+	limits       *limitCache
+	hub          *channelHub
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -140,6 +156,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	cfg.KeyRecheck = cmp.Or(cfg.KeyRecheck, DefaultKeyRecheck)
 	cfg.SSEPing = cmp.Or(cfg.SSEPing, DefaultSSEPing)
 	cfg.LimitCacheTTL = cmp.Or(cfg.LimitCacheTTL, DefaultLimitCacheTTL)
+	cfg.ValkeyRetry = cmp.Or(cfg.ValkeyRetry, DefaultValkeyRetry)
 	cfg.PresenceRefresh = cmp.Or(cfg.PresenceRefresh, DefaultPresenceRefresh)
 	cfg.PresenceTimeout = cmp.Or(cfg.PresenceTimeout, DefaultPresenceTimeout)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
@@ -161,10 +178,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		limits: &limitCache{src: cfg.Tenants, ttl: cfg.LimitCacheTTL, m: map[string]cachedLimit{}},
 		conns:  map[*conn]struct{}{},
 	}
-	if cfg.Valkey != nil {
+	if cfg.Valkey != nil || cfg.ValkeyDial != nil {
 		// Entries outlive two missed refreshes, then a crashed node's
 		// connections stop counting.
-		s.counter = newValkeyCounter(cfg.Valkey, cfg.KeyPrefix, 2*cfg.Heartbeat+5*time.Second)
+		fc := newFallbackCounter(cfg.Valkey, cfg.ValkeyDial, cfg.ValkeyRetry, cfg.KeyPrefix, 2*cfg.Heartbeat+5*time.Second, cfg.Logger)
+		s.counter, s.closeCounter = fc, fc.close
 	} else {
 		s.counter = newMemoryCounter()
 	}
@@ -186,6 +204,14 @@ func (s *Server) Run(ctx context.Context) {
 	for _, c := range conns {
 		c.fail(websocket.StatusGoingAway, "server shutting down: reconnect")
 		c.endStreams()
+	}
+}
+
+// Close releases what the server opened itself (a Valkey client from
+// ValkeyDial). Call it after Run has returned and the handlers are done.
+func (s *Server) Close() {
+	if s.closeCounter != nil {
+		s.closeCounter()
 	}
 }
 
@@ -297,13 +323,9 @@ func (s *Server) user(ctx context.Context, sess *session, token string) (tenantd
 	return id, time.Unix(claims.Exp, 0), nil
 }
 
-// admit counts a new connection against its tenant's limit; the error is
-// a ResourceExhausted naming the limit.
-func (s *Server) admit(ctx context.Context, ref, id string) error {
-	limit, err := s.limits.connections(ctx, ref)
-	if err != nil {
-		return err
-	}
+// admit counts a new connection against its tenant's limit (0:
+// unlimited); the error is a ResourceExhausted naming the limit.
+func (s *Server) admit(ctx context.Context, ref, id string, limit int) error {
 	ok, err := s.counter.acquire(ctx, ref, id, limit)
 	if err != nil {
 		return err

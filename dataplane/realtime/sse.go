@@ -49,7 +49,12 @@ func (s *Server) HandleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, id := sess.keyID.TenantRef, newConnID()
-	if err := s.admit(ctx, ref, id); err != nil {
+	lim, err := s.connLimits(ctx, ref)
+	if err != nil {
+		writeHTTPError(w, r, err)
+		return
+	}
+	if err := s.admit(ctx, ref, id, lim.connections); err != nil {
 		writeHTTPError(w, r, err)
 		return
 	}
@@ -202,8 +207,12 @@ func (s *sseSink) Snapshot(records []json.RawMessage) bool {
 	return s.push(sseEvent("", FrameSnapshot, marshal(records)), false)
 }
 
+// Ready carries its cursor as the event id too: a client (a browser's
+// EventSource) that loses the stream before the first change resumes from
+// there with Last-Event-ID instead of from the head, which would skip the
+// changes made while it was away.
 func (s *sseSink) Ready(cursor string) bool {
-	return s.push(sseEvent("", FrameReady, marshal(struct {
+	return s.push(sseEvent(cursor, FrameReady, marshal(struct {
 		Cursor string `json:"cursor"`
 	}{cursor})), false)
 }

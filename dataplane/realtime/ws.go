@@ -34,7 +34,11 @@ func (s *Server) HandleWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	id := newConnID()
 	ref := sess.keyID.TenantRef
-	if err := s.admit(ctx, ref, id); err != nil {
+	lim, err := s.connLimits(ctx, ref)
+	if err == nil {
+		err = s.admit(ctx, ref, id, lim.connections)
+	}
+	if err != nil {
 		code, msg := errorCode(err)
 		if code != connect.CodeResourceExhausted {
 			logger(ctx, ref).Error("realtime: admit connection", "err", err.Error())
@@ -45,8 +49,8 @@ func (s *Server) HandleWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release(ref, id)
-	ws.SetReadLimit(int64(s.cfg.PayloadBytes))
-	c := newConn(s, ws, id, sess)
+	ws.SetReadLimit(int64(lim.payloadBytes))
+	c := newConn(s, ws, id, sess, lim)
 	if !s.register(c) {
 		ws.Close(websocket.StatusGoingAway, "server shutting down: reconnect")
 		return
@@ -62,6 +66,8 @@ type conn struct {
 	ws  *websocket.Conn
 	id  string
 	ref string
+	// lim are the connection's limits, fixed when it opens.
+	lim connLimits
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -111,14 +117,14 @@ type joinEntry struct {
 	presence bool
 }
 
-func newConn(s *Server, ws *websocket.Conn, id string, sess *session) *conn {
+func newConn(s *Server, ws *websocket.Conn, id string, sess *session, lim connLimits) *conn {
 	return &conn{
-		s: s, ws: ws, id: id, ref: sess.keyID.TenantRef, sess: sess,
+		s: s, ws: ws, id: id, ref: sess.keyID.TenantRef, sess: sess, lim: lim,
 		wake:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		subs:    map[string]*subEntry{},
 		joins:   map[string]*joinEntry{},
-		bucket:  newBucket(s.cfg.MessagesPerSecond, s.cfg.Now()),
+		bucket:  newBucket(lim.messagesPerSecond, s.cfg.Now()),
 	}
 }
 
@@ -133,7 +139,7 @@ func (c *conn) serve(parent context.Context) {
 	}
 	c.mu.Unlock()
 	c.send(marshal(welcomeFrame{Type: FrameWelcome, ConnectionID: c.id, HeartbeatSeconds: int(c.s.cfg.Heartbeat / time.Second),
-		Limits: welcomeLimits{Subscriptions: c.s.cfg.MaxSubscriptions, MessagesPerSecond: c.s.cfg.MessagesPerSecond, PayloadBytes: c.s.cfg.PayloadBytes}}))
+		Limits: welcomeLimits{Subscriptions: c.lim.subscriptions, MessagesPerSecond: c.lim.messagesPerSecond, PayloadBytes: c.lim.payloadBytes}}))
 	var wg sync.WaitGroup
 	wg.Go(c.writer)
 	c.reader()
@@ -310,11 +316,11 @@ func (c *conn) allow() bool {
 		return true
 	}
 	c.refused++
-	if c.refused > c.s.cfg.MessagesPerSecond {
-		c.fail(CloseLimitExceeded, fmt.Sprintf("messages per second over the limit (%d)", c.s.cfg.MessagesPerSecond))
+	if c.refused > c.lim.messagesPerSecond {
+		c.fail(CloseLimitExceeded, fmt.Sprintf("messages per second over the limit (%d)", c.lim.messagesPerSecond))
 		return false
 	}
-	c.refuse("", "", refuse(connect.CodeResourceExhausted, fmt.Sprintf("messages per second over the limit (%d): frame dropped", c.s.cfg.MessagesPerSecond)))
+	c.refuse("", "", refuse(connect.CodeResourceExhausted, fmt.Sprintf("messages per second over the limit (%d): frame dropped", c.lim.messagesPerSecond)))
 	return false
 }
 
@@ -458,9 +464,9 @@ func (c *conn) subscribe(f *inFrame) error {
 		c.mu.Unlock()
 		return refuse(connect.CodeAlreadyExists, fmt.Sprintf("subscribe: id %q is in use on this connection", f.ID))
 	}
-	if len(c.subs) >= c.s.cfg.MaxSubscriptions {
+	if len(c.subs) >= c.lim.subscriptions {
 		c.mu.Unlock()
-		return refuse(connect.CodeResourceExhausted, fmt.Sprintf("too many subscriptions on this connection (limit %d)", c.s.cfg.MaxSubscriptions))
+		return refuse(connect.CodeResourceExhausted, fmt.Sprintf("too many subscriptions on this connection (limit %d)", c.lim.subscriptions))
 	}
 	e := &subEntry{id: f.ID, gen: c.gen}
 	c.subs[f.ID] = e

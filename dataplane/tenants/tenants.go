@@ -92,13 +92,14 @@ type Limits struct {
 	StorageBytes int64 `json:"storage_bytes"`
 	// RealtimeConnections is concurrent realtime connections.
 	RealtimeConnections int32 `json:"realtime_connections"`
-	// RealtimeSubscriptions is subscriptions and channel joins per
-	// realtime connection.
+	// RealtimeSubscriptions is subscriptions (and, counted apart, channel
+	// joins) per realtime connection; 0 means the node's default (100).
 	RealtimeSubscriptions int32 `json:"realtime_subscriptions"`
 	// RealtimeMessagesPerSecond is frames one realtime connection may send
-	// per second.
+	// per second; 0 means the node's default (100).
 	RealtimeMessagesPerSecond int32 `json:"realtime_messages_per_second"`
-	// RealtimePayloadBytes is the largest frame a realtime client may send.
+	// RealtimePayloadBytes is the largest frame a realtime client may send;
+	// 0 means the node's default (64 KiB).
 	RealtimePayloadBytes int32 `json:"realtime_payload_bytes"`
 }
 
@@ -117,11 +118,11 @@ func (l Limits) Validate() error {
 	case l.RealtimeConnections < 0:
 		return limitsError("realtime_connections: must be 0 (unlimited) or more")
 	case l.RealtimeSubscriptions < 0:
-		return limitsError("realtime_subscriptions: must be 0 (unlimited) or more")
+		return limitsError("realtime_subscriptions: must be 0 (the node's default) or more")
 	case l.RealtimeMessagesPerSecond < 0:
-		return limitsError("realtime_messages_per_second: must be 0 (unlimited) or more")
+		return limitsError("realtime_messages_per_second: must be 0 (the node's default) or more")
 	case l.RealtimePayloadBytes < 0:
-		return limitsError("realtime_payload_bytes: must be 0 (the platform's ceiling) or more")
+		return limitsError("realtime_payload_bytes: must be 0 (the node's default) or more")
 	}
 	return nil
 }

@@ -102,7 +102,9 @@ var pages = []string{
 	"auth.md",
 	"control-plane.md",
 	"data.md",
+	"realtime.md",
 	"rules.md",
+	"storage.md",
 }
 
 func TestPages(t *testing.T) {

@@ -90,13 +90,14 @@ type TenantLimits struct {
 	StorageBytes int64 `protobuf:"varint,4,opt,name=storage_bytes,json=storageBytes,proto3" json:"storage_bytes,omitempty"`
 	// Concurrent realtime connections; 0 = unlimited.
 	RealtimeConnections int32 `protobuf:"varint,5,opt,name=realtime_connections,json=realtimeConnections,proto3" json:"realtime_connections,omitempty"`
-	// Realtime subscriptions (and channel joins) per connection; 0 =
-	// unlimited.
+	// Realtime subscriptions (and channel joins) per connection; 0 = the
+	// node's default.
 	RealtimeSubscriptions int32 `protobuf:"varint,6,opt,name=realtime_subscriptions,json=realtimeSubscriptions,proto3" json:"realtime_subscriptions,omitempty"`
-	// Realtime frames a connection may send per second; 0 = unlimited.
+	// Realtime frames a connection may send per second; 0 = the node's
+	// default.
 	RealtimeMessagesPerSecond int32 `protobuf:"varint,7,opt,name=realtime_messages_per_second,json=realtimeMessagesPerSecond,proto3" json:"realtime_messages_per_second,omitempty"`
-	// Largest realtime frame a client may send, in bytes; 0 = the
-	// platform's ceiling.
+	// Largest realtime frame a client may send, in bytes; 0 = the node's
+	// default.
 	RealtimePayloadBytes int32 `protobuf:"varint,8,opt,name=realtime_payload_bytes,json=realtimePayloadBytes,proto3" json:"realtime_payload_bytes,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache

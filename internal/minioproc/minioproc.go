@@ -36,6 +36,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/sovereign-backend/sovereign/internal/childproc"
 	"github.com/sovereign-backend/sovereign/internal/freeport"
 )
 
@@ -228,7 +229,7 @@ func launch(ctx context.Context, cfg Config, creds credentialsJSON, port int) (*
 	)
 	cmd.Stdout = f
 	cmd.Stderr = f
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = childproc.SysProcAttr(syscall.SIGTERM)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cfg.Binary, err)
 	}
@@ -382,7 +383,7 @@ func (s *Server) exited() bool {
 // kill ends the server (and any child it forked) at once and waits for it
 // to be reaped.
 func (s *Server) kill() {
-	if err := killGroup(s.cmd.Process.Pid); err != nil {
+	if err := childproc.KillGroup(s.cmd.Process.Pid); err != nil {
 		s.logger.Warn("kill minio", "pid", s.PID(), "err", err)
 		_ = s.cmd.Process.Kill()
 	}

@@ -44,6 +44,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sovereign-backend/sovereign/internal/freeport"
+
+	"github.com/sovereign-backend/sovereign/internal/childproc"
 )
 
 // Files that pgproc keeps in the data directory.
@@ -246,7 +248,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 // kill ends the server and every process of its group at once, and waits
 // for the postmaster to be reaped.
 func (c *Cluster) kill() {
-	if err := killGroup(c.cmd.Process.Pid); err != nil {
+	if err := childproc.KillGroup(c.cmd.Process.Pid); err != nil {
 		c.logger.Warn("kill postgres", "dir", c.dir, "pid", c.PID(), "err", err)
 		_ = c.cmd.Process.Kill()
 	}
@@ -442,7 +444,7 @@ func initCluster(ctx context.Context, cfg Config, acct *account) error {
 	cmd.Dir = staging
 	cmd.SysProcAttr = sysProcAttr(acct, syscall.SIGTERM)
 	// initdb runs postgres in bootstrap mode; a timeout ends both.
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	cmd.Cancel = func() error { return childproc.KillGroup(cmd.Process.Pid) }
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out

@@ -20,6 +20,4 @@ func chown(string, *account) error { return nil }
 
 func sysProcAttr(*account, syscall.Signal) *syscall.SysProcAttr { return nil }
 
-func killGroup(int) error { return errors.ErrUnsupported }
-
 func postgresRunning(int, string) bool { return true }

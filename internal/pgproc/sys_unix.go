@@ -5,6 +5,7 @@ package pgproc
 import (
 	"errors"
 	"fmt"
+	"github.com/sovereign-backend/sovereign/internal/childproc"
 	"io/fs"
 	"os"
 	"os/user"
@@ -125,21 +126,11 @@ func chown(path string, acct *account) error {
 // the terminal does not reach it (Stop ends it), makes the kernel send it
 // deathSig when this process dies (Linux), and runs it as acct when not nil.
 func sysProcAttr(acct *account, deathSig syscall.Signal) *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{Setpgid: true}
-	setDeathSignal(a, deathSig)
+	a := childproc.SysProcAttr(deathSig)
 	if acct != nil {
 		a.Credential = &syscall.Credential{Uid: acct.uid, Gid: acct.gid, Groups: acct.groups}
 	}
 	return a
-}
-
-// killGroup sends SIGKILL to the process group that pid leads.
-func killGroup(pid int) error {
-	err := syscall.Kill(-pid, syscall.SIGKILL)
-	if errors.Is(err, syscall.ESRCH) {
-		return nil
-	}
-	return err
 }
 
 // postgresRunning reports whether pid is a live postgres serving dir. Where

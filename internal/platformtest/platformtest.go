@@ -117,7 +117,7 @@ func Start(t testing.TB, o Options) *Platform {
 		Region: "local", DatabaseURL: p.DatabaseURL, ValkeyURL: kv, KeyPrefix: prefix, RegionSecret: p.RegionSecret,
 		ControlPlaneURL: p.APIURL, PublicURL: p.DataURL, HeartbeatInterval: o.HeartbeatInterval,
 		DataDir: t.TempDir(),
-		Logger: logger.With("server", "dataplane"),
+		Logger:  logger.With("server", "dataplane"),
 	})
 	if err != nil {
 		t.Fatalf("platformtest: data plane: %v", err)

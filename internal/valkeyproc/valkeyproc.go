@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sovereign-backend/sovereign/internal/childproc"
 	"github.com/sovereign-backend/sovereign/internal/freeport"
 )
 
@@ -190,7 +191,7 @@ func (s *Server) exited() bool {
 // kill ends the server (and any child it forked) at once and waits for it to
 // be reaped.
 func (s *Server) kill() {
-	if err := killGroup(s.cmd.Process.Pid); err != nil {
+	if err := childproc.KillGroup(s.cmd.Process.Pid); err != nil {
 		s.logger.Warn("kill valkey", "config", s.confPath, "pid", s.PID(), "err", err)
 		_ = s.cmd.Process.Kill()
 	}
@@ -235,7 +236,7 @@ func launch(ctx context.Context, cfg Config, port int) (*Server, error) {
 	// config) go to stderr, so both end up in the same file.
 	cmd.Stdout = f
 	cmd.Stderr = f
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = childproc.SysProcAttr(syscall.SIGTERM)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cfg.Binary, err)
 	}

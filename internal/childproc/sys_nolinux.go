@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package pgproc
+package childproc
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-package valkeyproc
+package childproc
 
 import "syscall"
 

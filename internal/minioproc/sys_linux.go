@@ -1,5 +1,0 @@
-package minioproc
-
-import "syscall"
-
-func setDeathSignal(a *syscall.SysProcAttr, sig syscall.Signal) { a.Pdeathsig = sig }

@@ -1,9 +1,0 @@
-//go:build unix && !linux
-
-package minioproc
-
-import "syscall"
-
-// setDeathSignal does nothing: only Linux can signal a child when its parent
-// dies.
-func setDeathSignal(*syscall.SysProcAttr, syscall.Signal) {}

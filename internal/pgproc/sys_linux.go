@@ -1,5 +1,0 @@
-package pgproc
-
-import "syscall"
-
-func setDeathSignal(a *syscall.SysProcAttr, sig syscall.Signal) { a.Pdeathsig = sig }

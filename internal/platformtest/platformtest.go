@@ -47,6 +47,9 @@ type Platform struct {
 
 	cpSrv, dpSrv *httptest.Server
 	stopCP       sync.Once
+	// what a second node of the region needs (StartNode)
+	valkeyURL, keyPrefix string
+	logger               *slog.Logger
 }
 
 // Options adjust the platform.
@@ -123,9 +126,32 @@ func Start(t testing.TB, o Options) *Platform {
 		t.Fatalf("platformtest: data plane: %v", err)
 	}
 	p.DataPlane = dp
+	p.valkeyURL, p.keyPrefix, p.logger = kv, prefix, logger
 	dpH.set(handler(dp.Mux(), dp, logger))
 	p.waitRegistered(t)
 	return p
+}
+
+// StartNode starts another data plane node of region local, as a second
+// process of the region would be: its own pool, its own Valkey connections
+// (the same Valkey and key prefix) and its own files directory, on the same
+// database; it does not register with the control plane. It returns the
+// node's base URL; the node stops when the test ends.
+func (p *Platform) StartNode(t *testing.T) string {
+	t.Helper()
+	dp, err := dataplane.New(t.Context(), dataplane.Config{
+		Region: "local", DatabaseURL: p.DatabaseURL, ValkeyURL: p.valkeyURL, KeyPrefix: p.keyPrefix, RegionSecret: p.RegionSecret,
+		DataDir: t.TempDir(), Logger: p.logger.With("server", "dataplane", "node", "2"),
+	})
+	if err != nil {
+		t.Fatalf("platformtest: second data plane node: %v", err)
+	}
+	srv := httptest.NewServer(handler(dp.Mux(), dp, p.logger))
+	t.Cleanup(func() {
+		srv.Close()
+		dp.Close()
+	})
+	return srv.URL
 }
 
 // AppDatabase makes, with pgsetup on the test server, a login role of the

@@ -188,6 +188,6 @@ func (d *dataPlaneFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&d.maxRecordBytes, "max-record-bytes", 1<<20, "largest record accepted, in bytes of JSON; larger ones get ResourceExhausted (413 on REST)")
 	fs.StringSliceVar(&d.corsOrigins, "cors-origins", nil, "origins browsers may call the data plane from (exact, one * wildcard, or *); empty = any")
 	fs.StringVar(&d.dataDir, "data-dir", "", "directory for stored files when --storage-s3-url is empty, one subdirectory per project; empty = ./data (sovereign dataplane) or <dir>/files (sovereign dev)")
-	fs.StringVar(&d.storageS3URL, "storage-s3-url", "", "S3-compatible store for files instead of --data-dir: s3://ACCESS:SECRET@HOST:PORT/BUCKET?region=R&secure=true (path-style); prefer the environment variable")
+	fs.StringVar(&d.storageS3URL, "storage-s3-url", "", "S3-compatible store for files instead of --data-dir: s3://ACCESS:SECRET@HOST:PORT/BUCKET?region=R&secure=true (path-style; credentials percent-encoded; secure defaults to true); prefer the environment variable")
 	fs.DurationVar(&d.realtimeRetention, "realtime-retention", 24*time.Hour, "how long record changes are kept for realtime clients to resume from a cursor")
 }

@@ -357,37 +357,22 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.exited() {
 		return nil
 	}
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		s.kill()
-		return fmt.Errorf("stop minio: %w", err)
+	if err := s.child().Stop(ctx, syscall.SIGTERM); err != nil {
+		return err
 	}
-	select {
-	case <-s.done:
-		s.logger.Info("minio stopped", "port", s.port, "pid", s.PID())
-		return nil
-	case <-ctx.Done():
-		s.kill()
-		return fmt.Errorf("stop minio: killed it after %w", context.Cause(ctx))
-	}
+	s.logger.Info("minio stopped", "port", s.port, "pid", s.PID())
+	return nil
 }
 
-func (s *Server) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) exited() bool { return s.child().Exited() }
 
 // kill ends the server (and any child it forked) at once and waits for it
 // to be reaped.
-func (s *Server) kill() {
-	if err := childproc.KillGroup(s.cmd.Process.Pid); err != nil {
-		s.logger.Warn("kill minio", "pid", s.PID(), "err", err)
-		_ = s.cmd.Process.Kill()
-	}
-	<-s.done
+func (s *Server) kill() { s.child().Kill() }
+
+// child is the server process as package childproc stops it.
+func (s *Server) child() childproc.Child {
+	return childproc.Child{Name: "minio", Process: s.cmd.Process, Done: s.done, Logger: s.logger}
 }
 
 // wait reaps the server process; it runs in its own goroutine from launch

@@ -232,38 +232,24 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	if c.exited() {
 		return nil
 	}
-	if err := c.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("stop postgres: %w", err)
+	if err := c.child().Stop(ctx, os.Interrupt); err != nil {
+		return err
 	}
-	select {
-	case <-c.done:
-		c.logger.Info("postgres stopped", "dir", c.dir, "pid", c.PID())
-		return nil
-	case <-ctx.Done():
-		c.kill()
-		return fmt.Errorf("stop postgres: killed it after %w", context.Cause(ctx))
-	}
+	c.logger.Info("postgres stopped", "dir", c.dir, "pid", c.PID())
+	return nil
 }
 
 // kill ends the server and every process of its group at once, and waits
 // for the postmaster to be reaped.
-func (c *Cluster) kill() {
-	if err := childproc.KillGroup(c.cmd.Process.Pid); err != nil {
-		c.logger.Warn("kill postgres", "dir", c.dir, "pid", c.PID(), "err", err)
-		_ = c.cmd.Process.Kill()
-	}
-	<-c.done
+func (c *Cluster) kill() { c.child().Kill() }
+
+// child is the server process as package childproc stops it.
+func (c *Cluster) child() childproc.Child {
+	return childproc.Child{Name: "postgres", Process: c.cmd.Process, Done: c.done, Logger: c.logger}
 }
 
 // exited reports whether the postgres process has exited.
-func (c *Cluster) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Cluster) exited() bool { return c.child().Exited() }
 
 // wait reaps the postgres process; it runs in its own goroutine from launch
 // until the process exits.

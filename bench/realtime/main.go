@@ -2,12 +2,13 @@
 // many WebSocket subscribers while records are written at a steady rate.
 //
 // It signs up a fresh account (or uses --token), makes a project with a
-// secret key and the collection "messages" (room text, seq integer, sent_us
-// integer), then opens --subscribers WebSocket connections to GET
-// /v1/realtime, subscriber i subscribing to "messages" with the filter
-// room == "r<i mod rooms>" (so each change reaches subscribers/rooms of
-// them). It then writes --rate records a second for --duration through the
-// REST API (POST /v1/collections/messages/records, --writers concurrent
+// secret key and --collections collections "messages_<k>" (room text, seq
+// integer, sent_us integer; room r's records go to messages_<r mod
+// collections>), then opens --subscribers WebSocket connections to GET
+// /v1/realtime, subscriber i subscribing to its room's collection with the
+// filter room == "r<i mod rooms>" (so each change reaches subscribers/rooms
+// of them). It then writes --rate records a second for --duration through
+// the REST API (POST /v1/collections/messages_<k>/records, --writers concurrent
 // keep-alive connections), each with its room and its send time, and
 // measures for every delivery the latency from send to receipt.
 //
@@ -53,11 +54,16 @@ import (
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
 
-const collection = "messages"
+// collectionOf is the collection room's records go to: rooms are spread
+// over n collections "messages_0" … (writes to one collection serialise
+// from their first change to commit, for gapless cursors in commit order;
+// an app's writes spread over its collections the same way).
+func collectionOf(room, n int) string { return fmt.Sprintf("messages_%d", room%n) }
 
 type config struct {
 	apiURL, dataURL, valkeyURL, token, region string
 	subscribers, rooms, rate, writers         int
+	collections                               int
 	duration, drain, timeout                  time.Duration
 	dialParallel                              int
 	cleanup                                   bool
@@ -99,6 +105,7 @@ func main() {
 	flag.StringVar(&c.region, "region", "local", "region to create the project in")
 	flag.StringVar(&c.databaseURL, "database-url", setup.DefaultDatabaseURL(), "the region's database, to lift the bench project's realtime limits (default: the test-services platform database; empty keeps the plan's limits)")
 	flag.IntVar(&c.subscribers, "subscribers", 10_000, "WebSocket subscribers, one connection each")
+	flag.IntVar(&c.collections, "collections", 10, "collections the rooms are spread over (room i in messages_<i mod collections>)")
 	flag.IntVar(&c.rooms, "rooms", 1_000, "distinct rooms; subscriber i watches room i mod rooms")
 	flag.IntVar(&c.rate, "rate", 1_000, "records written per second")
 	flag.IntVar(&c.writers, "writers", 32, "concurrent REST writers")
@@ -198,15 +205,17 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 		return err
 	}
 	dc := sovereign.NewClient(c.dataURL, sovereign.WithAPIKey(p.Secret))
-	if _, err := dc.Collections().Create(ctx, sovereign.CollectionSpec{
-		Name: collection,
-		Fields: []sovereign.Field{
-			{Name: "room", Type: sovereign.FieldText, Required: true},
-			{Name: "seq", Type: sovereign.FieldInteger, Required: true},
-			{Name: "sent_us", Type: sovereign.FieldInteger, Required: true},
-		},
-	}); err != nil {
-		return fmt.Errorf("create collection: %w", err)
+	for i := range c.collections {
+		if _, err := dc.Collections().Create(ctx, sovereign.CollectionSpec{
+			Name: collectionOf(i, c.collections),
+			Fields: []sovereign.Field{
+				{Name: "room", Type: sovereign.FieldText, Required: true},
+				{Name: "seq", Type: sovereign.FieldInteger, Required: true},
+				{Name: "sent_us", Type: sovereign.FieldInteger, Required: true},
+			},
+		}); err != nil {
+			return fmt.Errorf("create collection: %w", err)
+		}
 	}
 
 	before, _ := scrapeMemory(ctx, c.dataURL)
@@ -334,7 +343,7 @@ func connectAll(ctx context.Context, c config, key string, col *collector) ([]*w
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ws, err := subscribe(ctx, hc, u, key, i%c.rooms)
+			ws, err := subscribe(ctx, hc, u, key, i%c.rooms, c.collections)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -360,14 +369,14 @@ func connectAll(ctx context.Context, c config, key string, col *collector) ([]*w
 }
 
 // subscribe opens one connection, subscribes to room and waits for ready.
-func subscribe(ctx context.Context, hc *http.Client, u, key string, room int) (*websocket.Conn, error) {
+func subscribe(ctx context.Context, hc *http.Client, u, key string, room, collections int) (*websocket.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: http.Header{"apikey": {key}}})
 	if err != nil {
 		return nil, err
 	}
-	sub, _ := json.Marshal(map[string]any{"type": "subscribe", "id": "s", "collection": collection,
+	sub, _ := json.Marshal(map[string]any{"type": "subscribe", "id": "s", "collection": collectionOf(room, collections),
 		"filter": fmt.Sprintf(`room == "r%d"`, room)})
 	if err := ws.Write(dctx, websocket.MessageText, sub); err != nil {
 		ws.CloseNow()
@@ -424,7 +433,7 @@ func read(ctx context.Context, ws *websocket.Conn, col *collector) {
 // returns how many it wrote to each room (successfully), how many failed
 // and the first failure.
 func writeAll(ctx context.Context, c config, key string) ([]int64, int64, error) {
-	url := strings.TrimRight(c.dataURL, "/") + "/v1/collections/" + collection + "/records"
+	base := strings.TrimRight(c.dataURL, "/") + "/v1/collections/"
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		Proxy: nil, MaxIdleConnsPerHost: c.writers, MaxConnsPerHost: c.writers, DisableCompression: true,
 	}}
@@ -443,7 +452,7 @@ func writeAll(ctx context.Context, c config, key string) ([]int64, int64, error)
 			for seq := range jobs {
 				room := seq % c.rooms
 				body := fmt.Appendf(nil, `{"room":"r%d","seq":%d,"sent_us":%d}`, room, seq, time.Now().UnixMicro())
-				if err := post(ctx, hc, url, key, body); err != nil {
+				if err := post(ctx, hc, base+collectionOf(room, c.collections)+"/records", key, body); err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, &err)
 					continue

@@ -21,7 +21,7 @@ import (
 func TestCrossNodeAndValkeyRestart(t *testing.T) {
 	t.Parallel()
 	if _, err := valkeyproc.FindBinary(); err != nil {
-		t.Skip("no valkey-server or redis-server installed:", err)
+		t.Fatal("this test kills and restarts a private Valkey; install valkey-server or redis-server (make test does):", err)
 	}
 	dir := t.TempDir()
 	ctx := t.Context()

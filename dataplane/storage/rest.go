@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sovereign-backend/sovereign/dataplane/keyauth"
+	"github.com/sovereign-backend/sovereign/dataplane/rest"
 	"github.com/sovereign-backend/sovereign/internal/rpcerr"
 	dataplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1"
 )
@@ -108,9 +109,8 @@ func (a *REST) authenticate(ctx context.Context, h http.Header) (context.Context
 }
 
 // Status is the HTTP status of a storage error: 413 for ErrTooLarge, 412
-// for ErrPrecondition, else the Connect code's as the Connect protocol maps
-// it (the mapping of rest.HTTPStatus, repeated here so that this package
-// does not depend on the records REST layer).
+// for ErrPrecondition, else the Connect code's, as the rest of the data
+// plane's REST API maps it (rest.HTTPStatus).
 func Status(err error) int {
 	switch {
 	case errors.Is(err, ErrTooLarge):
@@ -118,16 +118,7 @@ func Status(err error) int {
 	case errors.Is(err, ErrPrecondition):
 		return http.StatusPreconditionFailed
 	}
-	return codeStatus[connect.CodeOf(err)]
-}
-
-var codeStatus = map[connect.Code]int{
-	connect.CodeCanceled: 499, connect.CodeUnknown: 500, connect.CodeInvalidArgument: 400,
-	connect.CodeDeadlineExceeded: 504, connect.CodeNotFound: 404, connect.CodeAlreadyExists: 409,
-	connect.CodePermissionDenied: 403, connect.CodeResourceExhausted: 429, connect.CodeFailedPrecondition: 400,
-	connect.CodeAborted: 409, connect.CodeOutOfRange: 400, connect.CodeUnimplemented: 501,
-	connect.CodeInternal: 500, connect.CodeUnavailable: 503, connect.CodeDataLoss: 500,
-	connect.CodeUnauthenticated: 401,
+	return rest.HTTPStatus(connect.CodeOf(err))
 }
 
 func writeError(w http.ResponseWriter, r *http.Request, err error) {

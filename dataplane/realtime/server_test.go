@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -360,31 +361,45 @@ func TestSlowConsumerIsCutOffAlone(t *testing.T) {
 	join(t, sender, "public:feed", nil)
 
 	// The slow client reads nothing until the end; the fast one reads
-	// everything while the sender floods the channel with 60 KB messages,
-	// far more than the socket buffers hold.
-	const count = 250
+	// everything while the sender sends 60 KB messages, far more than the
+	// socket buffers hold. The sender stays at most window messages ahead
+	// of the fast client, fewer than its queue holds: a client that keeps
+	// up is never cut off, however the scheduler runs the goroutines, and
+	// the slow one falls further behind with every message.
+	const count, window = 250, 4
 	payload := strings.Repeat("x", 60000)
 	var wg sync.WaitGroup
-	var got int
+	var got atomic.Int64
+	progress := make(chan struct{}, 1)
 	var readErr error
 	wg.Go(func() {
-		for got < count {
+		defer close(progress)
+		for got.Load() < count {
 			f, err := fast.read()
 			if err != nil {
 				readErr = err
 				return
 			}
 			if f.str("type") == "broadcast" {
-				got++
+				got.Add(1)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
 			}
 		}
 	})
 	for i := range count {
+		for int64(i)-got.Load() >= window {
+			if _, ok := <-progress; !ok {
+				break
+			}
+		}
 		sender.send(map[string]any{"type": "broadcast", "channel": "public:feed", "event": fmt.Sprint(i), "payload": payload})
 	}
 	wg.Wait()
-	if readErr != nil || got != count {
-		t.Fatalf("fast client got %d of %d broadcasts (%v)", got, count, readErr)
+	if readErr != nil || got.Load() != count {
+		t.Fatalf("fast client got %d of %d broadcasts (%v)", got.Load(), count, readErr)
 	}
 	code, reason := slow.closed()
 	if code != realtime.CloseSlowConsumer || !strings.HasPrefix(reason, "slow consumer: ") {

@@ -201,12 +201,30 @@ func (s *Service) write(ctx context.Context, id tenantdb.Identity, ops []Op, bat
 		}
 		stmts[i] = st
 	}
-	var results []OpResult
-	err := s.db.Tx(ctx, id, tenantdb.TxOptions{}, func(q tenantdb.Querier) error {
-		var err error
-		results, err = s.run(ctx, q, stmts)
-		return err
-	})
+	var (
+		results []OpResult
+		err     error
+	)
+	if len(stmts) == 1 {
+		// One statement: BEGIN, the setup, the statement and COMMIT in
+		// one round trip. Its success is the transaction's outcome; a
+		// statement that matched no row wrote nothing, and why it missed
+		// is read afterwards in a fresh transaction.
+		err = s.db.Batch(ctx, id, queue(stmts), func(br pgx.BatchResults) error {
+			res, missed, failure := readAll(br, stmts)
+			if failure == nil && missed >= 0 {
+				failure = &opError{index: missed, err: missAfterFailure{stmts[missed]}}
+			}
+			results = res
+			return failure
+		})
+	} else {
+		err = s.db.Tx(ctx, id, tenantdb.TxOptions{}, func(q tenantdb.Querier) error {
+			var err error
+			results, err = s.run(ctx, q, stmts)
+			return err
+		})
+	}
 	if err != nil {
 		var oe *opError
 		if errors.As(err, &oe) {
@@ -447,25 +465,8 @@ func selectList(cols []column) string {
 // and resolves an update or delete that matched no row into not found or a
 // version conflict.
 func (s *Service) run(ctx context.Context, q tenantdb.Querier, stmts []stmt) ([]OpResult, error) {
-	b := &pgx.Batch{}
-	for _, st := range stmts {
-		b.Queue(st.sql, st.args...)
-	}
-	br := q.SendBatch(ctx, b)
-	results := make([]OpResult, len(stmts))
-	missed := -1 // first statement that matched no row
-	var failure error
-	for i, st := range stmts {
-		res, found, err := readResult(br, st)
-		if err != nil {
-			failure = &opError{index: i, err: mapPgError(st.coll, err)}
-			break
-		}
-		if !found && missed < 0 {
-			missed = i
-		}
-		results[i] = res
-	}
+	br := q.SendBatch(ctx, queue(stmts))
+	results, missed, failure := readAll(br, stmts)
 	if err := br.Close(); err != nil && failure == nil {
 		failure = fmt.Errorf("records: pipeline: %w", err)
 	}
@@ -486,6 +487,34 @@ func (s *Service) run(ctx context.Context, q tenantdb.Querier, stmts []stmt) ([]
 		return nil, failure
 	}
 	return results, nil
+}
+
+// queue puts stmts in a batch, in order.
+func queue(stmts []stmt) *pgx.Batch {
+	b := &pgx.Batch{}
+	for _, st := range stmts {
+		b.Queue(st.sql, st.args...)
+	}
+	return b
+}
+
+// readAll reads the results of stmts from br: each statement's result,
+// the index of the first that matched no row (-1 when none missed) and
+// the first failure, as *opError with the PostgreSQL error mapped.
+func readAll(br pgx.BatchResults, stmts []stmt) (results []OpResult, missed int, failure error) {
+	results = make([]OpResult, len(stmts))
+	missed = -1
+	for i, st := range stmts {
+		res, found, err := readResult(br, st)
+		if err != nil {
+			return results, missed, &opError{index: i, err: mapPgError(st.coll, err)}
+		}
+		if !found && missed < 0 {
+			missed = i
+		}
+		results[i] = res
+	}
+	return results, missed, nil
 }
 
 // missAfterFailure is a statement that matched no row, followed by one that

@@ -162,6 +162,57 @@ func (db *DB) Tx(ctx context.Context, id Identity, opts TxOptions, fn func(q Que
 	return nil
 }
 
+// Batch runs the statements queued in b as one transaction for id, with
+// BEGIN, the setup, b's statements and COMMIT in a single round trip
+// (Tx needs three). read consumes the results of b's statements, in order,
+// and nothing else. A statement that fails aborts the transaction: the
+// rest are skipped, the COMMIT is not run, the transaction is rolled back
+// and nothing is written. Because the COMMIT travels with the statements,
+// an error of read's own (one that is not a statement's) cannot undo them:
+// use Batch where the statements succeeding is the outcome (a single
+// write), and Tx where Go code decides between the statements or before
+// the commit.
+func (db *DB) Batch(ctx context.Context, id Identity, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	if err := id.check(); err != nil {
+		return err
+	}
+	full := &pgx.Batch{}
+	id.queueSetup(full, TxOptions{})
+	full.QueuedQueries = append(full.QueuedQueries, b.QueuedQueries...)
+	full.Queue("COMMIT")
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("tenantdb: acquire: %w", err)
+	}
+	defer conn.Release()
+	br := conn.SendBatch(ctx, full)
+	var errs []error
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			errs = append(errs, fmt.Errorf("tenantdb: begin: %w", err))
+		}
+	}
+	if len(errs) == 0 {
+		if err := read(br); err != nil {
+			errs = append(errs, err)
+		} else if _, err := br.Exec(); err != nil {
+			errs = append(errs, fmt.Errorf("tenantdb: commit: %w", err))
+		}
+	}
+	if err := br.Close(); err != nil && len(errs) == 0 {
+		errs = append(errs, err)
+	}
+	if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+		// A statement failed and left the transaction aborted: end it
+		// here, so the connection returns to the pool instead of being
+		// discarded (pgxpool drops one released inside a transaction).
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Read runs one read-only query for id and hands its rows to scan, with
 // BEGIN, the setup, the query and COMMIT in a single round trip. scan must
 // consume the rows; it must not keep them.

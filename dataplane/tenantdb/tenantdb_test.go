@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sovereign-backend/sovereign/dataplane/migrations"
@@ -173,5 +174,86 @@ func TestBadIdentityRefused(t *testing.T) {
 		if err := db.Tx(context.Background(), id, tenantdb.TxOptions{}, func(tenantdb.Querier) error { return nil }); err == nil {
 			t.Errorf("identity %+v accepted", id)
 		}
+	}
+}
+
+func TestBatchCommitsAsTenantInOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, db, a, _ := setup(t)
+	id := tenantdb.Identity{TenantRef: a, Role: tenantdb.RoleService, UserID: "u7"}
+	tbl := tenantdb.Table(a, "items")
+	b := &pgx.Batch{}
+	b.Queue("INSERT INTO "+tbl+" VALUES ($1, current_setting('sovereign.uid')) RETURNING current_user, txid_current()", 2)
+	b.Queue("INSERT INTO "+tbl+" VALUES ($1, 'b') RETURNING current_user, txid_current()", 3)
+	var users [2]string
+	var txids [2]int64
+	err := db.Batch(ctx, id, b, func(br pgx.BatchResults) error {
+		for i := range 2 {
+			if err := br.QueryRow().Scan(&users[i], &txids[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if users[0] != tenantdb.Schema(a) || users[1] != tenantdb.Schema(a) || txids[0] != txids[1] {
+		t.Fatalf("statements ran as %q and %q in transactions %d and %d; want the tenant's role, one transaction", users[0], users[1], txids[0], txids[1])
+	}
+	var owner string
+	err = db.Read(ctx, id, func(rows pgx.Rows) error {
+		if !rows.Next() {
+			return errors.New("row 2 not committed")
+		}
+		return rows.Scan(&owner)
+	}, "SELECT owner FROM "+tbl+" WHERE id = 2")
+	if err != nil || owner != "u7" {
+		t.Fatalf("row 2: owner %q, %v; want u7 (the identity's settings)", owner, err)
+	}
+}
+
+// A failing statement rolls back the ones before it, and the connection
+// goes back to the pool usable (rolled back, not discarded).
+func TestBatchRollsBackWhenAStatementFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, db, a, _ := setup(t)
+	id := tenantdb.Identity{TenantRef: a, Role: tenantdb.RoleService}
+	tbl := tenantdb.Table(a, "items")
+	before := db.Pool().Stat().NewConnsCount()
+	for range 5 {
+		b := &pgx.Batch{}
+		b.Queue("INSERT INTO "+tbl+" VALUES (10, 'x')")
+		b.Queue("INSERT INTO "+tbl+" VALUES (1, 'duplicate')")
+		err := db.Batch(ctx, id, b, func(br pgx.BatchResults) error {
+			for range 2 {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23505" {
+			t.Fatalf("Batch = %v, want the unique violation", err)
+		}
+	}
+	var n int
+	err := db.Read(ctx, id, func(rows pgx.Rows) error {
+		rows.Next()
+		return rows.Scan(&n)
+	}, "SELECT count(*) FROM "+tbl)
+	if err != nil || n != 1 {
+		t.Fatalf("%d rows after failed batches (%v), want 1", n, err)
+	}
+	// The pool may still open a connection or two of its own, but not
+	// one per failure.
+	if grew := db.Pool().Stat().NewConnsCount() - before; grew >= 5 {
+		t.Fatalf("the pool opened %d connections during 5 failed batches: failed transactions were discarded, not rolled back", grew)
+	}
+	if err := db.Batch(ctx, tenantdb.Identity{TenantRef: "x'; DROP", Role: tenantdb.RoleService}, &pgx.Batch{}, func(pgx.BatchResults) error { return nil }); err == nil {
+		t.Fatal("Batch accepted a bad identity")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	mathrand "math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,6 +158,10 @@ type Feed struct {
 
 	ensured sync.Map // tenant ref → struct{}: change log known to exist
 	pokes   chan feedPoke
+	// node tells this feed's pokes from other nodes': a node has already
+	// woken its own hubs, and its own poke coming back over the broker
+	// would only make them read the log again for nothing.
+	node string
 }
 
 // hubKey names a hub: a tenant's collection.
@@ -165,6 +170,7 @@ type hubKey struct{ ref, coll string }
 // feedPoke is the broker message: the collections of a tenant that have
 // new changes.
 type feedPoke struct {
+	Node        string   `json:"node,omitempty"`
 	Ref         string   `json:"ref"`
 	Collections []string `json:"collections"`
 }
@@ -204,6 +210,7 @@ func NewFeed(cfg FeedConfig) (*Feed, error) {
 		cancel:   cancel,
 		hubs:     map[hubKey]*changeHub{},
 		pokes:    make(chan feedPoke, notifyQueue),
+		node:     strconv.FormatUint(mathrand.Uint64(), 36),
 	}, nil
 }
 
@@ -276,18 +283,44 @@ func (f *Feed) publishLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case p := <-f.pokes:
-			payload, err := json.Marshal(p)
-			if err != nil {
-				continue
-			}
-			pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-			err = f.broker.Publish(pctx, f.channel, payload)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				f.log.WarnContext(ctx, "realtime: poke not published; other nodes deliver after their next poll", "tenant", p.Ref, "error", err)
+			// The pokes queued meanwhile go out with this one, one message
+			// per tenant: under load, many writes cost one publication.
+			for _, p := range mergePokes(p, f.pokes) {
+				p.Node = f.node
+				payload, err := json.Marshal(p)
+				if err != nil {
+					continue
+				}
+				pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+				err = f.broker.Publish(pctx, f.channel, payload)
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					f.log.WarnContext(ctx, "realtime: poke not published; other nodes deliver after their next poll", "tenant", p.Ref, "error", err)
+				}
 			}
 		}
 	}
+}
+
+// mergePokes merges first with the pokes waiting in queue (as many as are
+// there now) into one poke per tenant, each collection once, in the order
+// they came.
+func mergePokes(first feedPoke, queue <-chan feedPoke) []feedPoke {
+	out := []feedPoke{{Ref: first.Ref, Collections: slices.Clone(first.Collections)}}
+	for range len(queue) {
+		p := <-queue
+		i := slices.IndexFunc(out, func(q feedPoke) bool { return q.Ref == p.Ref })
+		if i < 0 {
+			out = append(out, feedPoke{Ref: p.Ref})
+			i = len(out) - 1
+		}
+		for _, c := range p.Collections {
+			if !slices.Contains(out[i].Collections, c) {
+				out[i].Collections = append(out[i].Collections, c)
+			}
+		}
+	}
+	return out
 }
 
 func (f *Feed) receiveLoop(ctx context.Context) {
@@ -310,7 +343,7 @@ func (f *Feed) receiveLoop(ctx context.Context) {
 		started := time.Now()
 		for m := range sub.C() {
 			var p feedPoke
-			if err := json.Unmarshal(m.Payload, &p); err != nil || p.Ref == "" {
+			if err := json.Unmarshal(m.Payload, &p); err != nil || p.Ref == "" || p.Node == f.node {
 				continue
 			}
 			for _, c := range p.Collections {

@@ -225,8 +225,8 @@ func TestBatchRollsBackWhenAStatementFails(t *testing.T) {
 	before := db.Pool().Stat().NewConnsCount()
 	for range 5 {
 		b := &pgx.Batch{}
-		b.Queue("INSERT INTO "+tbl+" VALUES (10, 'x')")
-		b.Queue("INSERT INTO "+tbl+" VALUES (1, 'duplicate')")
+		b.Queue("INSERT INTO " + tbl + " VALUES (10, 'x')")
+		b.Queue("INSERT INTO " + tbl + " VALUES (1, 'duplicate')")
 		err := db.Batch(ctx, id, b, func(br pgx.BatchResults) error {
 			for range 2 {
 				if _, err := br.Exec(); err != nil {

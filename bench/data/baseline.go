@@ -40,8 +40,8 @@ const columns = `"id", "created_at", "updated_at", "version", "title", "n", "own
 //   - tenant: through dataplane/tenantdb as the data plane does, in a
 //     transaction as the tenant's role with its settings: for reads BEGIN
 //     READ ONLY, the set_config batch, the statement and COMMIT in one
-//     round trip (tenantdb.Read); for the create BEGIN and the set_config
-//     batch, then the INSERT, then COMMIT (tenantdb.Tx, three round trips).
+//     round trip (tenantdb.Read); for the create BEGIN, the set_config
+//     batch, the INSERT and COMMIT in one round trip too (tenantdb.Batch).
 type baseline struct {
 	pool *pgxpool.Pool
 	tdb  *tenantdb.DB
@@ -96,22 +96,19 @@ func (b *baseline) read(ctx context.Context, want int, what, sql string, args ..
 	return b.tdb.Read(ctx, b.id, func(rows pgx.Rows) error { return scan(rows, want, what) }, sql, args...)
 }
 
-// write runs sql as the data plane runs a create: tenantdb.Tx, and the
-// statement sent as a one-statement pipeline (records.Service.run).
+// write runs sql as the data plane runs a single create: tenantdb.Batch,
+// BEGIN, the setup, the statement and COMMIT in one round trip
+// (records.Service.write).
 func (b *baseline) write(ctx context.Context, what, sql string, args ...any) error {
-	return b.tdb.Tx(ctx, b.id, tenantdb.TxOptions{}, func(q tenantdb.Querier) error {
-		batch := &pgx.Batch{}
-		batch.Queue(sql, args...)
-		br := q.SendBatch(ctx, batch)
+	batch := &pgx.Batch{}
+	batch.Queue(sql, args...)
+	return b.tdb.Batch(ctx, b.id, batch, func(br pgx.BatchResults) error {
 		rows, err := br.Query()
-		if err == nil {
-			err = scan(rows, 1, what)
-			rows.Close()
+		if err != nil {
+			return err
 		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		defer rows.Close()
+		return scan(rows, 1, what)
 	})
 }
 

@@ -15,8 +15,10 @@
 // Reported: connections established, deliveries expected and received (the
 // command exits 1 when any is missing or a write failed: `make bench-smoke`
 // relies on that, never on timings), latency p50/p95/p99/max, the writes'
-// achieved rate, and the data plane's memory per connection (from its
-// /metrics, before and after connecting). The baseline, measured in the same
+// achieved rate, the data plane's memory per connection (from its
+// /metrics, before and after connecting) and its CPU per write, fan-out
+// included (process_cpu_seconds_total from the first write to the last
+// delivery). --cpuprofile profiles the client itself. The baseline, measured in the same
 // run when --valkey-url is set, is a raw Valkey PUBLISH → SUBSCRIBE round
 // trip with valkey-go at the same rate: the floor of any cross-node fan-out.
 //
@@ -37,6 +39,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,12 +111,13 @@ func main() {
 	flag.IntVar(&c.collections, "collections", 10, "collections the rooms are spread over (room i in messages_<i mod collections>)")
 	flag.IntVar(&c.rooms, "rooms", 1_000, "distinct rooms; subscriber i watches room i mod rooms")
 	flag.IntVar(&c.rate, "rate", 1_000, "records written per second")
-	flag.IntVar(&c.writers, "writers", 32, "concurrent REST writers")
+	flag.IntVar(&c.writers, "writers", 64, "concurrent REST writers (enough that a slow response does not hold the rate back)")
 	flag.DurationVar(&c.duration, "duration", 30*time.Second, "how long records are written")
 	flag.DurationVar(&c.drain, "drain", 30*time.Second, "longest wait, after the last write, for the last deliveries")
 	flag.DurationVar(&c.timeout, "timeout", 2*time.Minute, "longest wait for the project to become active")
 	flag.IntVar(&c.dialParallel, "dial-parallel", 64, "connections opened at once while connecting the subscribers")
 	flag.BoolVar(&c.cleanup, "cleanup", true, "delete the project and organization made")
+	cpuProfile := flag.String("cpuprofile", "", "write the benchmark client's own CPU profile to this file (to see what the client costs on a shared machine)")
 	quick := flag.Bool("quick", false, "a quick run for CI: --subscribers 200 --rooms 20 --rate 200 --duration 5s, unless given")
 	flag.Parse()
 	if *quick {
@@ -134,9 +138,20 @@ func main() {
 	if err := raiseNoFile(uint64(c.subscribers)*2 + 1024); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-realtime: warning:", err)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			usage("--cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			usage("--cpuprofile: %v", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, c, os.Stdout); err != nil {
+	err := run(ctx, c, os.Stdout)
+	stop()
+	pprof.StopCPUProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-realtime:", err)
 		os.Exit(1)
 	}
@@ -243,6 +258,8 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond) // let any extra (doubled) delivery show
+	end, endErr := scrapeMemory(ctx, c.dataURL)
+	busy := time.Since(writeStart)
 	cancelSubs()
 	for _, ws := range conns {
 		ws.CloseNow()
@@ -278,6 +295,12 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 			(after.heap-before.heap)/n/1024, (after.rss-before.rss)/n/1024)
 	} else {
 		fmt.Fprintf(out, "| data plane memory per connection | n/a (%v) |\n", memErr)
+	}
+	if written > 0 && memErr == nil && endErr == nil && end.cpu > after.cpu {
+		// The server's process CPU over the writes and their fan-out, per
+		// write: steadier than the achieved rate on a shared machine.
+		fmt.Fprintf(out, "| data plane CPU per write, fan-out included | %.2f ms (%.2f cores from the first write to the last delivery) |\n",
+			(end.cpu-after.cpu)*1000/float64(written), (end.cpu-after.cpu)/busy.Seconds())
 	}
 	switch {
 	case base != nil && baseErr == nil:
@@ -507,8 +530,9 @@ func post(ctx context.Context, hc *http.Client, url, key string, body []byte) er
 	return nil
 }
 
-// memory is what the data plane's /metrics says of its memory, in bytes.
-type memory struct{ heap, rss float64 }
+// memory is what the data plane's /metrics says of its memory, in bytes,
+// and of the CPU its process has used, in seconds.
+type memory struct{ heap, rss, cpu float64 }
 
 func (m memory) ok() bool { return m.heap > 0 && m.rss > 0 }
 
@@ -541,6 +565,8 @@ func scrapeMemory(ctx context.Context, dataURL string) (memory, error) {
 			m.heap = v
 		case "process_resident_memory_bytes":
 			m.rss = v
+		case "process_cpu_seconds_total":
+			m.cpu = v
 		}
 	}
 	if !m.ok() {

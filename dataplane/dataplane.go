@@ -30,6 +30,7 @@ import (
 	"github.com/sovereign-backend/sovereign/dataplane/auth/oauth"
 	"github.com/sovereign-backend/sovereign/dataplane/keyauth"
 	"github.com/sovereign-backend/sovereign/dataplane/migrations"
+	"github.com/sovereign-backend/sovereign/dataplane/realtime"
 	"github.com/sovereign-backend/sovereign/dataplane/records"
 	"github.com/sovereign-backend/sovereign/dataplane/registration"
 	"github.com/sovereign-backend/sovereign/dataplane/rest"
@@ -243,6 +244,14 @@ func (p *Plane) build(ctx context.Context) error {
 	if err := restAPI.AddRules(rulesH); err != nil {
 		return fmt.Errorf("dataplane: %w", err)
 	}
+	channelRules, err := realtime.NewChannelRules(db)
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	api.Handle(dataplanev1connect.NewRealtimeServiceHandler(channelRules, keyOpts))
+	if err := restAPI.AddChannelRules(channelRules); err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
 	if authSvc != nil {
 		authH := auth.NewHandler(authSvc)
 		api.Handle(dataplanev1connect.NewAuthServiceHandler(authH, keyOpts))
@@ -252,7 +261,7 @@ func (p *Plane) build(ctx context.Context) error {
 		}
 	}
 	restAPI.Register(api)
-	d := &wiring{api: api, keys: keys, db: db, collections: collections, records: recordSvc, auth: authSvc, tenants: store, keyOpts: keyOpts}
+	d := &wiring{api: api, keys: keys, db: db, collections: collections, records: recordSvc, auth: authSvc, tenants: store, keyOpts: keyOpts, channelRules: channelRules}
 	if err := p.buildRealtime(d); err != nil {
 		return err
 	}
@@ -289,6 +298,8 @@ type wiring struct {
 	auth    *auth.Service
 	tenants *tenants.Store
 	keyOpts connect.HandlerOption
+	// channelRules are the projects' realtime channel rules.
+	channelRules *realtime.ChannelRules
 	// runs are background loops to start with the node, ended by Close.
 	runs []func(context.Context)
 }

@@ -25,7 +25,7 @@ func (p *Plane) buildRealtime(d *wiring) error {
 	p.closers = append(p.closers, feed.Close)
 	d.records.SetOnChange(feed.Notify)
 	sc := realtime.ServerConfig{
-		Feed: feed, Keys: d.keys, Broker: p.backends.Broker, Tenants: d.tenants,
+		Feed: feed, Keys: d.keys, Broker: p.backends.Broker, Tenants: d.tenants, ChannelRules: d.channelRules,
 		KeyPrefix: cmp.Or(cfg.KeyPrefix, backends.DefaultKeyPrefix), Logger: cfg.Logger,
 	}
 	if d.auth != nil {

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"fmt"
 	"strings"
 
 	"cel.dev/cel-go/common/ast"
@@ -28,43 +29,70 @@ var ObjectFields = []schema.Field{
 // language of NewRuleEnv, where the value the rule is about is named
 // object (object.name, object.size, object.content_type,
 // object.metadata) instead of record. It is safe for concurrent use.
-type ObjectEnv struct{ env *Env }
+type ObjectEnv struct{ a aliasEnv }
 
 // NewObjectRuleEnv returns the environment of storage rules.
 func NewObjectRuleEnv() (*ObjectEnv, error) {
-	e, err := newEnv(&schema.Collection{Name: "object", Fields: ObjectFields}, true)
+	a, err := newAliasEnv("object", ObjectFields,
+		"storage rules read object.name, object.folder, object.size, object.content_type and object.metadata")
 	if err != nil {
 		return nil, err
 	}
-	return &ObjectEnv{env: e}, nil
+	return &ObjectEnv{a: a}, nil
 }
 
 // Rule compiles src as the object rule for method (one of Methods). The
 // rule is compiled by the record rule compiler: every identifier "object"
 // is renamed "record" (a name of the same length, so error positions stay
 // right) and "record" itself is refused; error messages speak of object.
-func (o *ObjectEnv) Rule(src, method string) (*Rule, error) {
-	renamed, err := o.rename(src)
+func (o *ObjectEnv) Rule(src, method string) (*Rule, error) { return o.a.rule(src, method) }
+
+// aliasEnv compiles rules about a value named alias (object, channel)
+// with the record rule compiler: alias is renamed "record", padded with
+// spaces to alias's length (CEL allows "record .name"), so error positions
+// stay right; "record" itself is refused, and error messages speak of
+// alias.
+type aliasEnv struct {
+	env     *Env
+	alias   string
+	to      string // "record" padded to len(alias)
+	wording *strings.Replacer
+	reads   string // what the rules read, for the refusal of "record"
+}
+
+func newAliasEnv(alias string, fields []schema.Field, reads string) (aliasEnv, error) {
+	if len(alias) < len("record") {
+		return aliasEnv{}, fmt.Errorf("filter: alias %q is shorter than record", alias)
+	}
+	e, err := newEnv(&schema.Collection{Name: alias, Fields: fields}, true)
+	if err != nil {
+		return aliasEnv{}, err
+	}
+	return aliasEnv{env: e, alias: alias, to: "record" + strings.Repeat(" ", len(alias)-len("record")), reads: reads,
+		wording: strings.NewReplacer("record.", alias+".", "record", alias)}, nil
+}
+
+func (a aliasEnv) rule(src, method string) (*Rule, error) {
+	renamed, err := a.rename(src)
 	if err != nil {
 		return nil, err
 	}
-	r, err := o.env.Rule(renamed, method)
+	r, err := a.env.Rule(renamed, method)
 	if fe, ok := err.(*Error); ok {
-		fe.Message = objectWording.Replace(fe.Message)
+		fe.Message = a.wording.Replace(fe.Message)
 		return nil, fe
 	}
 	return r, err
 }
 
-var objectWording = strings.NewReplacer("record.", "object.", "record", "object")
-
-// rename swaps the identifiers object and record in src. A source that
-// does not parse is returned as it is, for the compiler to report.
-func (o *ObjectEnv) rename(src string) (string, error) {
+// rename swaps the identifier alias for record in src and refuses record.
+// A source that does not parse is returned as it is, for the compiler to
+// report.
+func (a aliasEnv) rename(src string) (string, error) {
 	if len(src) > MaxLen {
 		return src, nil
 	}
-	parsed, iss := o.env.cel.Parse(src)
+	parsed, iss := a.env.cel.Parse(src)
 	if iss.Err() != nil {
 		return src, nil
 	}
@@ -77,7 +105,7 @@ func (o *ObjectEnv) rename(src string) (string, error) {
 			return
 		}
 		name := e.AsIdent()
-		if name != "object" && name != "record" {
+		if name != a.alias && name != "record" {
 			return
 		}
 		r, ok := info.GetOffsetRange(e.ID())
@@ -89,11 +117,11 @@ func (o *ObjectEnv) rename(src string) (string, error) {
 			return
 		}
 		if name == "record" {
-			bad = o.env.errAtLocation(src, info.GetStartLocation(e.ID()).Line(), info.GetStartLocation(e.ID()).Column(), "",
-				"unknown name \"record\"; storage rules read object.name, object.folder, object.size, object.content_type and object.metadata")
+			bad = a.env.errAtLocation(src, info.GetStartLocation(e.ID()).Line(), info.GetStartLocation(e.ID()).Column(), "",
+				"unknown name \"record\"; "+a.reads)
 			return
 		}
-		copy(b[off:], "record")
+		copy(b[off:], a.to)
 	}))
 	if bad != nil {
 		return "", bad

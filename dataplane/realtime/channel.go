@@ -15,8 +15,7 @@ import (
 	"github.com/sovereign-backend/sovereign/internal/broker"
 )
 
-// Channel rules. Who may join a channel and send on it follows from the
-// channel's name, the same for every project:
+// Channel rules. Who may join a channel and send on it:
 //
 //   - the service role (a secret key without a user token) may use any
 //     channel;
@@ -24,7 +23,8 @@ import (
 //   - "authenticated:…" channels: any signed-in user of the project;
 //   - "user:<uid>" and "user:<uid>:…" channels: only the user whose id is
 //     <uid> (a private inbox, or one user's devices);
-//   - any other name: the service role only.
+//   - any other name: the project's channel rule with the longest prefix
+//     of the name (ChannelRules), and with none the service role only.
 const (
 	PrefixPublic        = "public:"
 	PrefixAuthenticated = "authenticated:"
@@ -39,8 +39,9 @@ const (
 )
 
 // channelAllowed returns nil when id may do act on channel name, else a
-// PermissionDenied refusal that says which channels it may use.
-func channelAllowed(id tenantdb.Identity, name string, act action) error {
+// PermissionDenied refusal that says which channels it may use. pol is the
+// project's rule for name (nil: none, or a fixed prefix).
+func channelAllowed(id tenantdb.Identity, name string, act action, pol *channelPolicy) error {
 	if id.Role == tenantdb.RoleService {
 		return nil
 	}
@@ -60,7 +61,10 @@ func channelAllowed(id tenantdb.Identity, name string, act action) error {
 		}
 		return refuse(connect.CodePermissionDenied, fmt.Sprintf("%s: channel %s belongs to another user: user:<uid> channels are for the user <uid> alone", act, name))
 	}
-	return refuse(connect.CodePermissionDenied, fmt.Sprintf("%s: only the project's secret key may use channel %s; apps use public:…, authenticated:… or user:<uid>… channels", act, name))
+	if pol != nil {
+		return pol.allows(id, name, act)
+	}
+	return refuse(connect.CodePermissionDenied, fmt.Sprintf("%s: only the project's secret key may use channel %s: no channel rule of the project covers it; apps use public:…, authenticated:… or user:<uid>… channels, or channels a rule allows", act, name))
 }
 
 // busChannel is the broker channel of a tenant's channel.
@@ -311,11 +315,24 @@ func (c *conn) join(f *inFrame) error {
 			return err
 		}
 	}
+	// The project's rule is read once, here, and kept with the
+	// membership for its sends, presence and new tokens.
+	pol, err := c.s.cfg.ChannelRules.policy(c.ctx, c.ref, f.Channel)
+	if err != nil {
+		c.s.log.ErrorContext(c.ctx, "realtime: channel rule", "tenant", c.ref, "channel", f.Channel, "error", err)
+		return refuse(connect.CodeUnavailable, "join: the channel rules cannot be read now; try again")
+	}
 	c.mu.Lock()
 	id, gen := c.sess.id, c.gen
-	if err := channelAllowed(id, f.Channel, actionJoin); err != nil {
+	if err := channelAllowed(id, f.Channel, actionJoin, pol); err != nil {
 		c.mu.Unlock()
 		return err
+	}
+	if f.Presence != nil {
+		if err := channelAllowed(id, f.Channel, actionSend, pol); err != nil {
+			c.mu.Unlock()
+			return err
+		}
 	}
 	if _, dup := c.joins[f.Channel]; dup {
 		c.mu.Unlock()
@@ -329,10 +346,10 @@ func (c *conn) join(f *inFrame) error {
 		c.mu.Unlock()
 		return nil
 	}
-	c.joins[f.Channel] = &joinEntry{id: f.ID, gen: gen, presence: f.Presence != nil}
+	c.joins[f.Channel] = &joinEntry{id: f.ID, gen: gen, presence: f.Presence != nil, pol: pol}
 	c.mu.Unlock()
 	// joined and presence_state go first, ahead of what the hub sends.
-	err := c.s.hub.join(c, f.Channel, id.UserID, f.Presence, func(state []PresenceMember) {
+	err = c.s.hub.join(c, f.Channel, id.UserID, f.Presence, func(state []PresenceMember) {
 		c.send(marshal(idFrame{Type: FrameJoined, Channel: f.Channel, ID: f.ID}))
 		c.send(marshal(presenceStateFrame{Type: FramePresenceState, Channel: f.Channel, Members: state}))
 	})
@@ -360,13 +377,13 @@ func (c *conn) leave(f *inFrame) error {
 
 func (c *conn) broadcast(f *inFrame) error {
 	c.mu.Lock()
-	_, joined := c.joins[f.Channel]
+	j, joined := c.joins[f.Channel]
 	id := c.sess.id
 	c.mu.Unlock()
 	if !joined {
 		return refuse(connect.CodeFailedPrecondition, fmt.Sprintf("broadcast: join channel %q first", f.Channel))
 	}
-	if err := channelAllowed(id, f.Channel, actionSend); err != nil {
+	if err := channelAllowed(id, f.Channel, actionSend, j.pol); err != nil {
 		return err
 	}
 	if f.Event == "" || len(f.Event) > MaxEventLen {
@@ -387,12 +404,18 @@ func (c *conn) presence(f *inFrame) error {
 	}
 	c.mu.Lock()
 	j, joined := c.joins[f.Channel]
+	var denied error
 	if joined {
-		j.presence = true
+		if denied = channelAllowed(c.sess.id, f.Channel, actionSend, j.pol); denied == nil {
+			j.presence = true
+		}
 	}
 	c.mu.Unlock()
 	if !joined {
 		return refuse(connect.CodeFailedPrecondition, fmt.Sprintf("presence: join channel %q first", f.Channel))
+	}
+	if denied != nil {
+		return denied
 	}
 	return c.s.hub.setState(c, f.Channel, f.State)
 }

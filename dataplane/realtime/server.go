@@ -61,6 +61,9 @@ type ServerConfig struct {
 	// Broker carries channel messages and presence between nodes.
 	// Required.
 	Broker broker.Broker
+	// ChannelRules holds the projects' rules for channels outside the
+	// fixed prefixes. Nil: such channels are for the service role only.
+	ChannelRules *ChannelRules
 	// Tenants reads each tenant's plan limits (RealtimeConnections: the
 	// most connections open at once over the region, 0 unlimited; and the
 	// per-connection limits, 0 taking the defaults below). Nil: no

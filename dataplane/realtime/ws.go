@@ -115,6 +115,8 @@ type joinEntry struct {
 	id       string
 	gen      int
 	presence bool
+	// pol is the project's rule for the channel as read at the join.
+	pol *channelPolicy
 }
 
 func newConn(s *Server, ws *websocket.Conn, id string, sess *session, lim connLimits) *conn {
@@ -376,7 +378,7 @@ func (c *conn) auth(f *inFrame) error {
 	}
 	var denied []string
 	for name, j := range c.joins {
-		if channelAllowed(id, name, actionJoin) != nil {
+		if channelAllowed(id, name, actionJoin, j.pol) != nil {
 			denied = append(denied, name)
 			delete(c.joins, name)
 			continue
@@ -427,7 +429,7 @@ func (c *conn) expire(gen int) {
 		if j.gen != gen {
 			continue
 		}
-		if channelAllowed(c.sess.base, name, actionJoin) == nil {
+		if channelAllowed(c.sess.base, name, actionJoin, j.pol) == nil {
 			j.gen = c.gen // the key alone may stay
 			continue
 		}

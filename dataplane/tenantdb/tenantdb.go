@@ -162,6 +162,18 @@ func (db *DB) Tx(ctx context.Context, id Identity, opts TxOptions, fn func(q Que
 	return nil
 }
 
+// setupResults reads the results of BEGIN and the setup (queueSetup)
+// from br.
+func setupResults(br pgx.BatchResults) []error {
+	var errs []error
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			errs = append(errs, fmt.Errorf("tenantdb: begin: %w", err))
+		}
+	}
+	return errs
+}
+
 // Batch runs the statements queued in b as one transaction for id, with
 // BEGIN, the setup, b's statements and COMMIT in a single round trip
 // (Tx needs three). read consumes the results of b's statements, in order,
@@ -186,12 +198,7 @@ func (db *DB) Batch(ctx context.Context, id Identity, b *pgx.Batch, read func(pg
 	}
 	defer conn.Release()
 	br := conn.SendBatch(ctx, full)
-	var errs []error
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			errs = append(errs, fmt.Errorf("tenantdb: begin: %w", err))
-		}
-	}
+	errs := setupResults(br)
 	if len(errs) == 0 {
 		if err := read(br); err != nil {
 			errs = append(errs, err)
@@ -230,12 +237,7 @@ func (db *DB) Read(ctx context.Context, id Identity, scan func(pgx.Rows) error, 
 	}
 	defer conn.Release()
 	br := conn.SendBatch(ctx, b)
-	var errs []error
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			errs = append(errs, fmt.Errorf("tenantdb: begin: %w", err))
-		}
-	}
+	errs := setupResults(br)
 	if len(errs) == 0 {
 		rows, err := br.Query()
 		if err == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/sovereign-backend/sovereign/cli/monitor"
 	"github.com/sovereign-backend/sovereign/cli/orgs"
 	"github.com/sovereign-backend/sovereign/cli/projects"
+	"github.com/sovereign-backend/sovereign/cli/realtime"
 	"github.com/sovereign-backend/sovereign/cli/regions"
 	"github.com/sovereign-backend/sovereign/cli/signup"
 	"github.com/sovereign-backend/sovereign/cli/status"
@@ -70,7 +71,8 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 	add("account",
 		signup.NewCmdSignup(f, nil), login.NewCmdLogin(f, nil), logout.NewCmdLogout(f, nil),
 		whoami.NewCmdWhoAmI(f, nil), tokens.NewCmdTokens(f))
-	add("manage", orgs.NewCmdOrgs(f), projects.NewCmdProjects(f), keys.NewCmdKeys(f), regions.NewCmdRegions(f), db.NewCmdDB(f), auth.NewCmdAuth(f), storage.NewCmdStorage(f))
+	add("manage", orgs.NewCmdOrgs(f), projects.NewCmdProjects(f), keys.NewCmdKeys(f), regions.NewCmdRegions(f), db.NewCmdDB(f), auth.NewCmdAuth(f), storage.NewCmdStorage(f),
+		realtime.NewCmdRealtime(f))
 	add("local", status.NewCmdStatus(f, nil), monitor.NewCmdMonitor(f, nil), dev.NewCmdDev(f, nil))
 	usageArgs(cmd)
 	return cmd

@@ -46,7 +46,8 @@ func NewManagementClient(baseURL string, opts ...Option) *ManagementClient {
 type Client struct {
 	// c sends the signed-in user's access token; pub sends the API key
 	// alone, for signing in and for the calls of the service role (auth
-	// administration, rules), which a user's token would demote.
+	// administration, rules, channel rules), which a user's token would
+	// demote.
 	c           *caller
 	pub         *caller
 	session     *sessionState
@@ -59,6 +60,7 @@ type Client struct {
 	authAdmin   dataplanev1connect.AuthAdminServiceClient
 	rules       dataplanev1connect.RulesServiceClient
 	storage     dataplanev1connect.StorageServiceClient
+	realtime    dataplanev1connect.RealtimeServiceClient
 }
 
 // NewClient returns a client of the data plane at baseURL: a project's
@@ -77,6 +79,7 @@ func NewClient(baseURL string, opts ...Option) *Client {
 		authAdmin:   dataplanev1connect.NewAuthAdminServiceClient(hc, u),
 		rules:       dataplanev1connect.NewRulesServiceClient(hc, u),
 		storage:     dataplanev1connect.NewStorageServiceClient(hc, u),
+		realtime:    dataplanev1connect.NewRealtimeServiceClient(hc, u),
 	}
 	c.session = newSessionState(c.pub, c.auth.Token)
 	c.c = &caller{opts: o, session: c.session}

@@ -173,11 +173,7 @@ func (s *Service) Query(ctx context.Context, id tenantdb.Identity, p QueryParams
 	var filterArgs []any
 	where := "true"
 	if strings.TrimSpace(p.Filter) != "" {
-		env, err := filter.NewEnv(c)
-		if err != nil {
-			return QueryResult{}, fmt.Errorf("records: filter environment: %w", err)
-		}
-		compiled, err := env.Compile(p.Filter, 0)
+		compiled, err := s.filters.compiled(c, p.Filter)
 		if err != nil {
 			return QueryResult{}, filterError(err)
 		}

@@ -157,6 +157,7 @@ type Service struct {
 	schema   *schema.Store
 	maxBytes int
 	rules    *rules.Cache
+	filters  filterCache
 	onChange atomic.Pointer[func(ref string, collections ...string)]
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/sovereign-backend/sovereign/cli/db/export"
 	"github.com/sovereign-backend/sovereign/cli/db/importcmd"
 	"github.com/sovereign-backend/sovereign/cli/factory"
+	"github.com/sovereign-backend/sovereign/cli/internal/clitestenv"
 	"github.com/sovereign-backend/sovereign/internal/platformtest"
 	"github.com/sovereign-backend/sovereign/internal/testenv"
 	dpv1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1"
@@ -51,37 +52,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	p := platformtest.Start(t, platformtest.Options{})
-	return &env{t: t, dataURL: p.DataURL, key: secretKey(t, p.APIURL), now: time.Now(), sent: &sent{}}
-}
-
-// secretKey signs a new account up on the control plane at apiURL, makes an
-// organization and a project in region local, waits for the project to be
-// active and returns a new secret key of it.
-func secretKey(t *testing.T, apiURL string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	sess, err := sovereign.NewManagementClient(apiURL).Signup(ctx, fmt.Sprintf("db-%d@example.com", time.Now().UnixNano()), "correct-horse-battery-staple")
-	if err != nil {
-		t.Fatalf("signup: %v", err)
-	}
-	mc := sovereign.NewManagementClient(apiURL, sovereign.WithToken(sess.AccessToken))
-	org, err := mc.CreateOrganization(ctx, "data")
-	if err != nil {
-		t.Fatalf("create organization: %v", err)
-	}
-	pr, err := mc.CreateProject(ctx, sovereign.CreateProjectParams{OrganizationID: org.ID, Name: "shop", Region: "local"})
-	if err != nil {
-		t.Fatalf("create project: %v", err)
-	}
-	if pr, err = mc.WaitProjectActive(ctx, pr.ID); err != nil {
-		t.Fatalf("wait for the project: %v", err)
-	}
-	_, secret, err := mc.CreateAPIKey(ctx, sovereign.CreateAPIKeyParams{ProjectID: pr.ID, Name: "cli", Kind: sovereign.KeySecret})
-	if err != nil {
-		t.Fatalf("create key: %v", err)
-	}
-	return secret
+	return &env{t: t, dataURL: p.DataURL, key: clitestenv.SecretKey(t, p.APIURL, "shop"), now: time.Now(), sent: &sent{}}
 }
 
 // client is an SDK client of the project, for reading back what the

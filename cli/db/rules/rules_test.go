@@ -3,13 +3,13 @@ package rules
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sovereign-backend/sovereign/cli/db/shared"
 	"github.com/sovereign-backend/sovereign/cli/factory"
+	"github.com/sovereign-backend/sovereign/cli/internal/clitestenv"
 	"github.com/sovereign-backend/sovereign/internal/platformtest"
 	"github.com/sovereign-backend/sovereign/internal/testenv"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
@@ -21,36 +21,6 @@ import (
 // rules is tested by its own tests and by cli/auth/authtest.
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// secretKey signs a new account up on the control plane at apiURL, makes an
-// organization and a project in region local, waits for the project to be
-// active and returns a new secret key of it.
-func secretKey(t *testing.T, apiURL string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	sess, err := sovereign.NewManagementClient(apiURL).Signup(ctx, fmt.Sprintf("rules-%d@example.com", time.Now().UnixNano()), "correct-horse-battery-staple")
-	if err != nil {
-		t.Fatalf("signup: %v", err)
-	}
-	mc := sovereign.NewManagementClient(apiURL, sovereign.WithToken(sess.AccessToken))
-	org, err := mc.CreateOrganization(ctx, "rules")
-	if err != nil {
-		t.Fatalf("create organization: %v", err)
-	}
-	pr, err := mc.CreateProject(ctx, sovereign.CreateProjectParams{OrganizationID: org.ID, Name: "blog", Region: "local"})
-	if err != nil {
-		t.Fatalf("create project: %v", err)
-	}
-	if pr, err = mc.WaitProjectActive(ctx, pr.ID); err != nil {
-		t.Fatalf("wait for the project: %v", err)
-	}
-	_, secret, err := mc.CreateAPIKey(ctx, sovereign.CreateAPIKeyParams{ProjectID: pr.ID, Name: "cli", Kind: sovereign.KeySecret})
-	if err != nil {
-		t.Fatalf("create key: %v", err)
-	}
-	return secret
-}
 
 // run runs `sov db rules --key key args…` against the data plane at url, as
 // on a terminal when tty, and returns stdout and the error.
@@ -89,7 +59,7 @@ func show(r *sovereign.Rules) string {
 func TestGetAndSet(t *testing.T) {
 	t.Parallel()
 	p := platformtest.Start(t, platformtest.Options{})
-	key := secretKey(t, p.APIURL)
+	key := clitestenv.SecretKey(t, p.APIURL, "blog")
 	url := p.DataURL
 	cs := sovereign.NewClient(url, sovereign.WithAPIKey(key)).Collections()
 	if _, err := cs.Create(t.Context(), sovereign.CollectionSpec{Name: "posts", Fields: []sovereign.Field{{Name: "owner", Type: sovereign.FieldText}}}); err != nil {

@@ -1,6 +1,6 @@
-// Package clitestenv is what the testscript tests of the CLI (cli/clitest,
-// cli/db/dbtest) share: the platform they run against, the test binary
-// doubling as `sov`, and the script commands they both use.
+// Package clitestenv is what the CLI's tests share: the platform they run
+// against, the test binary doubling as `sov`, the script commands of the
+// testscript tests, and a project's secret key made through the SDK.
 //
 // The platform is the one at SOVEREIGN_TEST_API_URL and
 // SOVEREIGN_TEST_DATA_URL when both are set (`make test` starts one and sets
@@ -8,17 +8,21 @@
 package clitestenv
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/sovereign-backend/sovereign/internal/platformtest"
 	"github.com/sovereign-backend/sovereign/internal/testenv"
+	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
 )
 
 // Environment variables naming a running platform.
@@ -99,4 +103,34 @@ func JSONGet(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s of %s is %v, not a string", args[1], args[0], v)
 	}
 	ts.Setenv(args[2], s)
+}
+
+// SecretKey signs a new account up on the control plane at apiURL, makes
+// an organization and a project called name in region local, waits for
+// the project to be active and returns a new secret key of it.
+func SecretKey(t *testing.T, apiURL, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	sess, err := sovereign.NewManagementClient(apiURL).Signup(ctx, fmt.Sprintf("%s-%d@example.com", name, time.Now().UnixNano()), "correct-horse-battery-staple")
+	if err != nil {
+		t.Fatalf("signup: %v", err)
+	}
+	mc := sovereign.NewManagementClient(apiURL, sovereign.WithToken(sess.AccessToken))
+	org, err := mc.CreateOrganization(ctx, name)
+	if err != nil {
+		t.Fatalf("create organization: %v", err)
+	}
+	pr, err := mc.CreateProject(ctx, sovereign.CreateProjectParams{OrganizationID: org.ID, Name: name, Region: "local"})
+	if err != nil {
+		t.Fatalf("create project: %v", err)
+	}
+	if pr, err = mc.WaitProjectActive(ctx, pr.ID); err != nil {
+		t.Fatalf("wait for the project: %v", err)
+	}
+	_, secret, err := mc.CreateAPIKey(ctx, sovereign.CreateAPIKeyParams{ProjectID: pr.ID, Name: "cli", Kind: sovereign.KeySecret})
+	if err != nil {
+		t.Fatalf("create key: %v", err)
+	}
+	return secret
 }

@@ -3,7 +3,6 @@ package rules
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/sovereign-backend/sovereign/cli/db/shared"
 	"github.com/sovereign-backend/sovereign/cli/factory"
+	"github.com/sovereign-backend/sovereign/cli/internal/clitestenv"
 	"github.com/sovereign-backend/sovereign/internal/platformtest"
 	"github.com/sovereign-backend/sovereign/internal/testenv"
 	sovereign "github.com/sovereign-backend/sovereign/sdk/go"
@@ -22,36 +22,6 @@ import (
 // and JSON output, exit codes and errors are in ../../realtimetest.
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// secretKey signs a new account up on the control plane at apiURL, makes an
-// organization and a project in region local, waits for the project to be
-// active and returns a new secret key of it.
-func secretKey(t *testing.T, apiURL string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	sess, err := sovereign.NewManagementClient(apiURL).Signup(ctx, fmt.Sprintf("chanrules-%d@example.com", time.Now().UnixNano()), "correct-horse-battery-staple")
-	if err != nil {
-		t.Fatalf("signup: %v", err)
-	}
-	mc := sovereign.NewManagementClient(apiURL, sovereign.WithToken(sess.AccessToken))
-	org, err := mc.CreateOrganization(ctx, "rooms")
-	if err != nil {
-		t.Fatalf("create organization: %v", err)
-	}
-	pr, err := mc.CreateProject(ctx, sovereign.CreateProjectParams{OrganizationID: org.ID, Name: "rooms", Region: "local"})
-	if err != nil {
-		t.Fatalf("create project: %v", err)
-	}
-	if pr, err = mc.WaitProjectActive(ctx, pr.ID); err != nil {
-		t.Fatalf("wait for the project: %v", err)
-	}
-	_, secret, err := mc.CreateAPIKey(ctx, sovereign.CreateAPIKeyParams{ProjectID: pr.ID, Name: "cli", Kind: sovereign.KeySecret})
-	if err != nil {
-		t.Fatalf("create key: %v", err)
-	}
-	return secret
-}
 
 // run runs `sov realtime rules --key key args…` against the data plane at
 // url, as on a terminal, and returns stdout and the error.
@@ -76,7 +46,7 @@ func run(t *testing.T, url, key string, args ...string) (string, error) {
 func TestTerminal(t *testing.T) {
 	t.Parallel()
 	p := platformtest.Start(t, platformtest.Options{})
-	key := secretKey(t, p.APIURL)
+	key := clitestenv.SecretKey(t, p.APIURL, "rooms")
 	url := p.DataURL
 
 	if out, err := run(t, url, key, "set", "room:", "--join", `auth.uid != ""`, "--send", "channel.rest == auth.uid"); err != nil || out != "✓ created the rule of room:\n" {

@@ -280,12 +280,18 @@ func purge(ref string) func(context.Context, dataplanev1connect.AdminServiceClie
 	}
 }
 
-// putKeys sends records; a record's TenantRef "" becomes the given ref.
+// putKeys sends records; a record's TenantRef "" becomes the given ref,
+// and a non-empty id is prefixed with the given ref: key ids are unique
+// across tenants, and the scenarios run in parallel, so two scenarios'
+// "k1" must not meet.
 func putKeys(records ...*dataplanev1.ApiKeyRecord) func(context.Context, dataplanev1connect.AdminServiceClient, string, http.Header) error {
 	return func(ctx context.Context, c dataplanev1connect.AdminServiceClient, given string, h http.Header) error {
 		for _, r := range records {
 			if r.TenantRef == "" {
 				r.TenantRef = given
+			}
+			if r.Id != "" {
+				r.Id = given + "-" + r.Id
 			}
 		}
 		req := connect.NewRequest(&dataplanev1.PutApiKeysRequest{Keys: records})

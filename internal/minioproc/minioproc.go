@@ -29,7 +29,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -71,13 +70,8 @@ type Config struct {
 type Server struct {
 	user, password string
 	port           int
-	logPath        string
-	logger         *slog.Logger
 
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when cmd has exited
-	waitErr  error         // cmd.Wait's result; read only after done is closed
-	stopping atomic.Bool   // set by Stop, so an exit it caused is not logged as a surprise
+	proc *childproc.Proc
 }
 
 // credentialsJSON is the content of credsFile.
@@ -230,21 +224,17 @@ func launch(ctx context.Context, cfg Config, creds credentialsJSON, port int) (*
 	cmd.Stdout = f
 	cmd.Stderr = f
 	cmd.SysProcAttr = childproc.SysProcAttr(syscall.SIGTERM)
-	if err := cmd.Start(); err != nil {
+	proc, err := childproc.Start("minio", cmd, cfg.Logger, "port", port, "log", logPath)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", cfg.Binary, err)
 	}
 	s := &Server{
 		user: creds.User, password: creds.Password,
-		port: port, logPath: logPath, logger: cfg.Logger,
-		cmd: cmd, done: make(chan struct{}),
+		port: port, proc: proc,
 	}
-	go s.wait()
 	if err := s.waitReady(ctx); err != nil {
-		s.stopping.Store(true)
-		if !s.exited() {
-			s.kill()
-		}
-		tail := logTail(logPath, logStart)
+		proc.Kill()
+		tail := childproc.LogTail(logPath, logStart, 0)
 		if strings.Contains(tail, "port is already in use") || strings.Contains(strings.ToLower(tail), "address already in use") {
 			err = fmt.Errorf("port %d %w: %w", port, errPortInUse, err)
 		}
@@ -262,7 +252,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 	defer cancel(nil)
 	go func() {
 		select {
-		case <-s.done:
+		case <-s.proc.Done():
 			cancel(errors.New("minio exited"))
 		case <-ctx.Done():
 		}
@@ -284,8 +274,8 @@ func (s *Server) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-s.done:
-			return fmt.Errorf("minio exited during start: %v", s.waitErr)
+		case <-s.proc.Done():
+			return fmt.Errorf("minio exited during start: %v", s.proc.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("minio not ready: %w (last attempt: %v)", context.Cause(ctx), err)
 		case <-time.After(delay):
@@ -343,70 +333,13 @@ func (s *Server) URL(bucket string) string {
 }
 
 // PID returns the server's process id.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+func (s *Server) PID() int { return s.proc.PID() }
 
 // Wait returns a channel that is closed when the server process has exited,
 // whether through Stop or otherwise.
-func (s *Server) Wait() <-chan struct{} { return s.done }
+func (s *Server) Wait() <-chan struct{} { return s.proc.Done() }
 
 // Stop asks the server to shut down (SIGTERM) and waits until it has exited.
 // If ctx ends first, it kills the server with SIGKILL and returns an error
 // saying so. Stop on a stopped server returns nil.
-func (s *Server) Stop(ctx context.Context) error {
-	s.stopping.Store(true)
-	if s.exited() {
-		return nil
-	}
-	if err := s.child().Stop(ctx, syscall.SIGTERM); err != nil {
-		return err
-	}
-	s.logger.Info("minio stopped", "port", s.port, "pid", s.PID())
-	return nil
-}
-
-func (s *Server) exited() bool { return s.child().Exited() }
-
-// kill ends the server (and any child it forked) at once and waits for it
-// to be reaped.
-func (s *Server) kill() { s.child().Kill() }
-
-// child is the server process as package childproc stops it.
-func (s *Server) child() childproc.Child {
-	return childproc.Child{Name: "minio", Process: s.cmd.Process, Done: s.done, Logger: s.logger}
-}
-
-// wait reaps the server process; it runs in its own goroutine from launch
-// until the process exits.
-func (s *Server) wait() {
-	s.waitErr = s.cmd.Wait()
-	if !s.stopping.Load() {
-		s.logger.Warn("minio exited", "pid", s.cmd.Process.Pid, "err", s.waitErr, "log", s.logPath)
-	}
-	close(s.done)
-}
-
-// logTail returns the last lines (at most about 4 KiB) of the log written
-// since offset.
-func logTail(path string, offset int64) string {
-	const maxBytes = 4096
-	f, err := os.Open(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	s := strings.TrimRight(string(b), "\n")
-	if len(s) > maxBytes {
-		s = s[len(s)-maxBytes:]
-		if i := strings.IndexByte(s, '\n'); i >= 0 {
-			s = s[i+1:]
-		}
-	}
-	return s
-}
+func (s *Server) Stop(ctx context.Context) error { return s.proc.Stop(ctx, syscall.SIGTERM) }

@@ -36,7 +36,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,17 +88,11 @@ type Config struct {
 // Cluster is a running postgres process started by Start. Its methods are
 // safe for concurrent use.
 type Cluster struct {
-	dir      string
 	user     string
 	password string
 	port     int
-	logPath  string
-	logger   *slog.Logger
 
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when cmd has exited
-	waitErr  error         // cmd.Wait's result; read only after done is closed
-	stopping atomic.Bool   // set by Stop, so an exit it caused is not logged as a surprise
+	proc *childproc.Proc
 }
 
 // superuser is the content of the superuserFile.
@@ -216,50 +209,18 @@ func (c *Cluster) URL(database string) string {
 func (c *Cluster) Port() int { return c.port }
 
 // PID returns the process id of the postmaster.
-func (c *Cluster) PID() int { return c.cmd.Process.Pid }
+func (c *Cluster) PID() int { return c.proc.PID() }
 
 // Wait returns a channel that is closed when the postgres process has exited,
 // whether through Stop or otherwise.
-func (c *Cluster) Wait() <-chan struct{} { return c.done }
+func (c *Cluster) Wait() <-chan struct{} { return c.proc.Done() }
 
 // Stop shuts the server down with a fast shutdown (SIGINT: open sessions are
 // ended, work is checkpointed) and waits until the process has exited. If ctx
 // ends first, it kills the server and its backends with SIGKILL (the next
 // start then runs crash recovery) and returns an error saying so. Stop on a
 // stopped cluster returns nil.
-func (c *Cluster) Stop(ctx context.Context) error {
-	c.stopping.Store(true)
-	if c.exited() {
-		return nil
-	}
-	if err := c.child().Stop(ctx, os.Interrupt); err != nil {
-		return err
-	}
-	c.logger.Info("postgres stopped", "dir", c.dir, "pid", c.PID())
-	return nil
-}
-
-// kill ends the server and every process of its group at once, and waits
-// for the postmaster to be reaped.
-func (c *Cluster) kill() { c.child().Kill() }
-
-// child is the server process as package childproc stops it.
-func (c *Cluster) child() childproc.Child {
-	return childproc.Child{Name: "postgres", Process: c.cmd.Process, Done: c.done, Logger: c.logger}
-}
-
-// exited reports whether the postgres process has exited.
-func (c *Cluster) exited() bool { return c.child().Exited() }
-
-// wait reaps the postgres process; it runs in its own goroutine from launch
-// until the process exits.
-func (c *Cluster) wait() {
-	c.waitErr = c.cmd.Wait()
-	if !c.stopping.Load() {
-		c.logger.Warn("postgres exited", "dir", c.dir, "pid", c.cmd.Process.Pid, "err", c.waitErr, "log", c.logPath)
-	}
-	close(c.done)
-}
+func (c *Cluster) Stop(ctx context.Context) error { return c.proc.Stop(ctx, os.Interrupt) }
 
 // errPortInUse marks a start that failed because the port was taken.
 var errPortInUse = errors.New("in use")
@@ -301,27 +262,15 @@ func launch(ctx context.Context, cfg Config, acct *account, su superuser, port i
 	cmd.Stderr = f
 	// Fast shutdown when we die: SIGTERM would wait for every session to end.
 	cmd.SysProcAttr = sysProcAttr(acct, syscall.SIGINT)
-	if err := cmd.Start(); err != nil {
+	proc, err := childproc.Start("postgres", cmd, cfg.Logger, "dir", cfg.Dir, "log", logPath)
+	if err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	c := &Cluster{
-		dir:      cfg.Dir,
-		user:     su.User,
-		password: su.Password,
-		port:     port,
-		logPath:  logPath,
-		logger:   cfg.Logger,
-		cmd:      cmd,
-		done:     make(chan struct{}),
-	}
-	go c.wait()
+	c := &Cluster{user: su.User, password: su.Password, port: port, proc: proc}
 
 	if err := c.waitReady(ctx); err != nil {
-		c.stopping.Store(true)
-		if !c.exited() {
-			c.kill()
-		}
-		tail := logTail(logPath, logStart)
+		proc.Kill()
+		tail := childproc.LogTail(logPath, logStart, logTailLines)
 		if strings.Contains(tail, "could not create any TCP/IP sockets") || strings.Contains(tail, "Address already in use") {
 			err = fmt.Errorf("port %d %w: %w", port, errPortInUse, err)
 		}
@@ -340,7 +289,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	defer cancel(nil)
 	go func() {
 		select {
-		case <-c.done:
+		case <-c.proc.Done():
 			cancel(errors.New("postgres exited"))
 		case <-ctx.Done():
 		}
@@ -362,11 +311,11 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		timer.Reset(delay)
 		select {
-		case <-c.done:
-			return fmt.Errorf("postgres exited during start: %v", c.waitErr)
+		case <-c.proc.Done():
+			return fmt.Errorf("postgres exited during start: %v", c.proc.Err())
 		case <-ctx.Done():
-			if c.exited() {
-				return fmt.Errorf("postgres exited during start: %v", c.waitErr)
+			if c.proc.Exited() {
+				return fmt.Errorf("postgres exited during start: %v", c.proc.Err())
 			}
 			return fmt.Errorf("postgres not ready: %w (last attempt: %v)", context.Cause(ctx), err)
 		case <-timer.C:
@@ -439,7 +388,7 @@ func initCluster(ctx context.Context, cfg Config, acct *account) error {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
 		}
-		return fmt.Errorf("initdb: %w; its output ends:\n%s", err, tail(out.String()))
+		return fmt.Errorf("initdb: %w; its output ends:\n%s", err, childproc.Tail(out.String(), logTailLines))
 	}
 
 	js, err := json.Marshal(su)
@@ -551,39 +500,9 @@ func rotateLog(path string, logger *slog.Logger) {
 	}
 }
 
-// logTail returns the end of the log written since offset.
-func logTail(path string, offset int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	return tail(string(b))
-}
-
-// tail returns the last lines of s, at most about 4 KiB.
-func tail(s string) string {
-	const maxLines, maxBytes = 20, 4096
-	s = strings.TrimRight(s, "\n")
-	if len(s) > maxBytes {
-		s = s[len(s)-maxBytes:]
-		if i := strings.IndexByte(s, '\n'); i >= 0 {
-			s = s[i+1:]
-		}
-	}
-	lines := strings.Split(s, "\n")
-	if len(lines) > maxLines {
-		lines = lines[len(lines)-maxLines:]
-	}
-	return strings.Join(lines, "\n")
-}
+// logTailLines is the most lines of a log or of initdb's output an error
+// quotes.
+const logTailLines = 20
 
 // FindBinDir returns the directory holding the system's PostgreSQL server
 // binaries (initdb and postgres): the one of initdb on PATH, else the newest

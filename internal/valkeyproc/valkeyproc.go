@@ -26,7 +26,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,14 +63,9 @@ type Config struct {
 // for concurrent use.
 type Server struct {
 	confPath string
-	logPath  string
 	port     int
-	logger   *slog.Logger
 
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when cmd has exited
-	waitErr  error         // cmd.Wait's result; read only after done is closed
-	stopping atomic.Bool   // set by Stop, so an exit it caused is not logged as a surprise
+	proc *childproc.Proc
 }
 
 // Start writes the configuration file, starts the server and returns once it
@@ -147,7 +141,7 @@ func (s *Server) URL() string {
 func (s *Server) Port() int { return s.port }
 
 // PID returns the server's process id.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+func (s *Server) PID() int { return s.proc.PID() }
 
 // ConfigPath returns the configuration file the server was started with;
 // `valkey-server <path>` (or `redis-server <path>`) starts it again by hand.
@@ -155,43 +149,12 @@ func (s *Server) ConfigPath() string { return s.confPath }
 
 // Wait returns a channel that is closed when the server process has exited,
 // whether through Stop or otherwise.
-func (s *Server) Wait() <-chan struct{} { return s.done }
+func (s *Server) Wait() <-chan struct{} { return s.proc.Done() }
 
 // Stop asks the server to shut down (SIGTERM) and waits until it has exited.
 // If ctx ends first, it kills the server with SIGKILL and returns an error
 // saying so. Stop on a stopped server returns nil.
-func (s *Server) Stop(ctx context.Context) error {
-	s.stopping.Store(true)
-	if s.exited() {
-		return nil
-	}
-	if err := s.child().Stop(ctx, syscall.SIGTERM); err != nil {
-		return err
-	}
-	s.logger.Info("valkey stopped", "config", s.confPath, "pid", s.PID())
-	return nil
-}
-
-func (s *Server) exited() bool { return s.child().Exited() }
-
-// kill ends the server (and any child it forked) at once and waits for it to
-// be reaped.
-func (s *Server) kill() { s.child().Kill() }
-
-// child is the server process as package childproc stops it.
-func (s *Server) child() childproc.Child {
-	return childproc.Child{Name: "valkey", Process: s.cmd.Process, Done: s.done, Logger: s.logger}
-}
-
-// wait reaps the server process; it runs in its own goroutine from launch
-// until the process exits.
-func (s *Server) wait() {
-	s.waitErr = s.cmd.Wait()
-	if !s.stopping.Load() {
-		s.logger.Warn("valkey exited", "config", s.confPath, "pid", s.cmd.Process.Pid, "err", s.waitErr, "log", s.logPath)
-	}
-	close(s.done)
-}
+func (s *Server) Stop(ctx context.Context) error { return s.proc.Stop(ctx, syscall.SIGTERM) }
 
 // errPortInUse marks a start that failed because the port was taken.
 var errPortInUse = errors.New("in use")
@@ -222,25 +185,15 @@ func launch(ctx context.Context, cfg Config, port int) (*Server, error) {
 	cmd.Stdout = f
 	cmd.Stderr = f
 	cmd.SysProcAttr = childproc.SysProcAttr(syscall.SIGTERM)
-	if err := cmd.Start(); err != nil {
+	proc, err := childproc.Start("valkey", cmd, cfg.Logger, "config", confPath, "log", logPath)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", cfg.Binary, err)
 	}
-	s := &Server{
-		confPath: confPath,
-		logPath:  logPath,
-		port:     port,
-		logger:   cfg.Logger,
-		cmd:      cmd,
-		done:     make(chan struct{}),
-	}
-	go s.wait()
+	s := &Server{confPath: confPath, port: port, proc: proc}
 
 	if err := s.waitReady(ctx); err != nil {
-		s.stopping.Store(true)
-		if !s.exited() {
-			s.kill()
-		}
-		tail := logTail(logPath, logStart)
+		proc.Kill()
+		tail := childproc.LogTail(logPath, logStart, 0)
 		if errors.Is(err, errPortInUse) || strings.Contains(tail, "Address already in use") {
 			err = fmt.Errorf("port %d %w: %w", port, errPortInUse, err)
 		}
@@ -259,7 +212,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 	defer cancel(nil)
 	go func() {
 		select {
-		case <-s.done:
+		case <-s.proc.Done():
 			cancel(errors.New("valkey exited"))
 		case <-ctx.Done():
 		}
@@ -280,11 +233,11 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		timer.Reset(delay)
 		select {
-		case <-s.done:
-			return fmt.Errorf("valkey exited during start: %v", s.waitErr)
+		case <-s.proc.Done():
+			return fmt.Errorf("valkey exited during start: %v", s.proc.Err())
 		case <-ctx.Done():
-			if s.exited() {
-				return fmt.Errorf("valkey exited during start: %v", s.waitErr)
+			if s.proc.Exited() {
+				return fmt.Errorf("valkey exited during start: %v", s.proc.Err())
 			}
 			return fmt.Errorf("valkey not ready: %w (last attempt: %v)", context.Cause(ctx), err)
 		case <-timer.C:
@@ -420,34 +373,4 @@ func rotateLog(path string, logger *slog.Logger) {
 			logger.Warn("rotate valkey log", "path", path, "err", err)
 		}
 	}
-}
-
-// logTail returns the last lines (at most about 4 KiB) of the log written
-// since offset.
-func logTail(path string, offset int64) string {
-	const maxLines, maxBytes = 20, 4096
-	f, err := os.Open(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	s := strings.TrimRight(string(b), "\n")
-	if len(s) > maxBytes {
-		s = s[len(s)-maxBytes:]
-		if i := strings.IndexByte(s, '\n'); i >= 0 {
-			s = s[i+1:]
-		}
-	}
-	lines := strings.Split(s, "\n")
-	if len(lines) > maxLines {
-		lines = lines[len(lines)-maxLines:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"regexp"
 	"strings"
 	"time"
@@ -185,23 +184,10 @@ func checkPrefix(p string) error {
 	return nil
 }
 
-// ensureTable makes the rules table in the transaction (once per tenant,
-// under an advisory lock so that concurrent first uses wait).
+// ensureTable makes the rules table in the transaction when it is missing.
 func ensureTable(ctx context.Context, q tenantdb.Querier, ref string) error {
 	t := channelRulesOf(ref)
-	var exists bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t).Scan(&exists); err != nil {
-		return fmt.Errorf("realtime: probe channel rules: %w", err)
-	}
-	if exists {
-		return nil
-	}
-	h := fnv.New64a()
-	h.Write([]byte("sovereign.dataplane.realtime.channel_rules." + ref))
-	if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(h.Sum64())); err != nil {
-		return fmt.Errorf("realtime: lock channel rules: %w", err)
-	}
-	_, err := q.Exec(ctx, `
+	_, err := tenantdb.EnsureTables(ctx, q, "sovereign.dataplane.realtime.channel_rules."+ref, `
 CREATE TABLE IF NOT EXISTS `+t+` (
     prefix     text PRIMARY KEY,
     join_rule  text NOT NULL DEFAULT '',
@@ -212,9 +198,9 @@ CREATE TABLE IF NOT EXISTS `+t+` (
 ALTER TABLE `+t+` ENABLE ROW LEVEL SECURITY;
 ALTER TABLE `+t+` FORCE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS service_all ON `+t+`;
-CREATE POLICY service_all ON `+t+` USING (`+serviceOnlySQL+`) WITH CHECK (`+serviceOnlySQL+`);`)
+CREATE POLICY service_all ON `+t+` USING (`+serviceOnlySQL+`) WITH CHECK (`+serviceOnlySQL+`);`, t)
 	if err != nil {
-		return fmt.Errorf("realtime: create channel rules: %w", err)
+		return fmt.Errorf("realtime: channel rules table: %w", err)
 	}
 	return nil
 }

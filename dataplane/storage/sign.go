@@ -82,7 +82,7 @@ func (s *Service) signingKey(ctx context.Context, ref, kid string) (string, []by
 }
 
 func newSigningKey(ctx context.Context, q tenantdb.Querier, t tables, g cipher.AEAD) (string, []byte, error) {
-	if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(t.ref)+1); err != nil {
+	if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantdb.LockKey(lockName(t.ref))+1); err != nil {
 		return "", nil, err
 	}
 	var id string

@@ -2,8 +2,6 @@ package storage
 
 import (
 	"context"
-	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
@@ -89,13 +87,9 @@ CREATE POLICY service_all ON ` + tb + ` USING (` + serviceCheck + `) WITH CHECK 
 	return b.String()
 }
 
-// lockKey is the advisory lock under which a tenant's storage tables are
-// made.
-func lockKey(ref string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("sovereign.dataplane.storage." + ref))
-	return int64(h.Sum64())
-}
+// lockName names the advisory lock under which a tenant's storage tables
+// are made (tenantdb.EnsureTables).
+func lockName(ref string) string { return "sovereign.dataplane.storage." + ref }
 
 // serviceID is the identity the service's SQL runs as for ref: the
 // caller was authorized before.
@@ -120,21 +114,11 @@ func (s *Service) ensure(ctx context.Context, q tenantdb.Querier, t tables) erro
 	if _, ok := s.ready.Load(t.ref); ok {
 		return nil
 	}
-	var exists bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL`, t.key, t.usage).Scan(&exists); err != nil {
-		return fmt.Errorf("storage: probe tables: %w", err)
-	}
-	if !exists {
-		// Concurrent first uses wait for each other; the second changes
-		// nothing.
-		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey(t.ref)); err != nil {
-			return fmt.Errorf("storage: lock tables: %w", err)
-		}
-		if _, err := q.Exec(ctx, t.ddl()); err != nil {
-			return fmt.Errorf("storage: create tables: %w", err)
-		}
-		// Visible to others only after this transaction commits.
-		return nil
+	existed, err := tenantdb.EnsureTables(ctx, q, lockName(t.ref), t.ddl(), t.key, t.usage)
+	if err != nil || !existed {
+		// Tables made here are visible to others only after this
+		// transaction commits: the next one marks them ready.
+		return err
 	}
 	s.ready.Store(t.ref, time.Now())
 	return nil

@@ -58,17 +58,8 @@ func quoteIdent(name string) string { return pgx.Identifier{name}.Sanitize() }
 func (s *Service) uploadsTx(ctx context.Context, ref string, fn func(q tenantdb.Querier, tb string) error) error {
 	tb := tenantdb.Table(ref, uploadsTable)
 	return s.tx(ctx, ref, func(q tenantdb.Querier, _ tables) error {
-		var exists bool
-		if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, tb).Scan(&exists); err != nil {
-			return fmt.Errorf("storage: probe uploads table: %w", err)
-		}
-		if !exists {
-			if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey(ref)); err != nil {
-				return fmt.Errorf("storage: lock tables: %w", err)
-			}
-			if _, err := q.Exec(ctx, uploadsDDL(ref)); err != nil {
-				return fmt.Errorf("storage: create uploads table: %w", err)
-			}
+		if _, err := tenantdb.EnsureTables(ctx, q, lockName(ref), uploadsDDL(ref), tb); err != nil {
+			return fmt.Errorf("storage: uploads table: %w", err)
 		}
 		return fn(q, tb)
 	})

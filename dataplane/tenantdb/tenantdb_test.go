@@ -257,3 +257,36 @@ func TestBatchRollsBackWhenAStatementFails(t *testing.T) {
 		t.Fatal("Batch accepted a bad identity")
 	}
 }
+
+// Concurrent first uses make the tables once and all succeed; later uses
+// find them.
+func TestEnsureTables(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, db, a, _ := setup(t)
+	id := tenantdb.Identity{TenantRef: a, Role: tenantdb.RoleService}
+	tbl := tenantdb.Table(a, "lazy")
+	ddl := "CREATE TABLE IF NOT EXISTS " + tbl + " (id int PRIMARY KEY)"
+	ensure := func() (bool, error) {
+		var existed bool
+		err := db.Tx(ctx, id, tenantdb.TxOptions{}, func(q tenantdb.Querier) error {
+			var err error
+			existed, err = tenantdb.EnsureTables(ctx, q, "test.lazy."+a, ddl, tbl, tenantdb.Table(a, "items"))
+			return err
+		})
+		return existed, err
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() { _, err := ensure(); errs <- err }()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a concurrent first use failed: %v", err)
+		}
+	}
+	existed, err := ensure()
+	if err != nil || !existed {
+		t.Fatalf("EnsureTables after the first uses = %v, %v; want existed", existed, err)
+	}
+}

@@ -1,9 +1,7 @@
 package realtime
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/sovereign-backend/sovereign/dataplane/caller"
 	"github.com/sovereign-backend/sovereign/dataplane/filter"
+	"github.com/sovereign-backend/sovereign/dataplane/rules"
 	"github.com/sovereign-backend/sovereign/dataplane/tenantdb"
 	dataplanev1 "github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1"
 	"github.com/sovereign-backend/sovereign/proto/gen/sovereign/dataplane/v1/dataplanev1connect"
@@ -86,11 +85,11 @@ func (p *channelPolicy) allows(id tenantdb.Identity, name string, act action) er
 	if r == nil {
 		return refuse(connect.CodePermissionDenied, fmt.Sprintf("%s: the channel rule of %s allows only the project's secret key to %s", act, p.prefix, act))
 	}
-	a := filter.Auth{UID: id.UserID, Role: cmp.Or(id.AuthRole, id.Role), AAL: id.AAL, Time: time.Now()}
-	if id.Claims != "" {
-		_ = json.Unmarshal([]byte(id.Claims), &a.Claims)
+	a, err := rules.AuthOf(id, time.Now())
+	ok := false
+	if err == nil {
+		ok, err = r.Eval(map[string]any{"name": name, "rest": p.rest}, a)
 	}
-	ok, err := r.Eval(map[string]any{"name": name, "rest": p.rest}, a)
 	if err != nil {
 		return refuse(connect.CodePermissionDenied, fmt.Sprintf("%s: the %s rule of %s cannot be evaluated for this caller: %v", act, act, p.prefix, err))
 	}

@@ -3,7 +3,6 @@ package storage
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sovereign-backend/sovereign/dataplane/caller"
 	"github.com/sovereign-backend/sovereign/dataplane/filter"
+	"github.com/sovereign-backend/sovereign/dataplane/rules"
 	"github.com/sovereign-backend/sovereign/dataplane/storage/blob"
 	"github.com/sovereign-backend/sovereign/dataplane/tenantdb"
 )
@@ -106,11 +106,11 @@ func (s *Service) callerOf(ctx context.Context) (who, error) {
 	if err != nil {
 		return who{}, err
 	}
-	w := who{id: id, auth: filter.Auth{UID: id.UserID, Role: cmp.Or(id.AuthRole, id.Role), AAL: id.AAL, Time: s.cfg.Now()}}
-	if id.Claims != "" {
-		_ = json.Unmarshal([]byte(id.Claims), &w.auth.Claims)
+	auth, err := rules.AuthOf(id, s.cfg.Now())
+	if err != nil {
+		return who{}, err
 	}
-	return w, nil
+	return who{id: id, auth: auth}, nil
 }
 
 // anonymousOf is the caller of a route without a key (public bucket,

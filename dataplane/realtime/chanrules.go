@@ -154,18 +154,6 @@ func (cr *ChannelRules) compile(src, method string) (*filter.Rule, error) {
 	return cr.env.Rule(src, method)
 }
 
-// serviceCaller returns the caller's tenant when it is the service role.
-func serviceCaller(ctx context.Context) (string, error) {
-	id, err := caller.Identity(ctx)
-	if err != nil {
-		return "", err
-	}
-	if id.Role != tenantdb.RoleService {
-		return "", connect.NewError(connect.CodePermissionDenied, caller.ErrServiceOnly)
-	}
-	return id.TenantRef, nil
-}
-
 func invalidRule(format string, args ...any) error {
 	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(format, args...))
 }
@@ -221,10 +209,11 @@ func scanRule(row pgx.Row) (*dataplanev1.ChannelRule, bool, error) {
 
 // SetChannelRule creates or replaces the rule of a prefix.
 func (cr *ChannelRules) SetChannelRule(ctx context.Context, req *connect.Request[dataplanev1.SetChannelRuleRequest]) (*connect.Response[dataplanev1.SetChannelRuleResponse], error) {
-	ref, err := serviceCaller(ctx)
+	id, err := caller.Service(ctx)
 	if err != nil {
 		return nil, err
 	}
+	ref := id.TenantRef
 	in := req.Msg.GetRule()
 	if in == nil {
 		return nil, invalidRule("rule is required")
@@ -275,10 +264,11 @@ func (cr *ChannelRules) SetChannelRule(ctx context.Context, req *connect.Request
 
 // ListChannelRules returns the project's rules by prefix.
 func (cr *ChannelRules) ListChannelRules(ctx context.Context, _ *connect.Request[dataplanev1.ListChannelRulesRequest]) (*connect.Response[dataplanev1.ListChannelRulesResponse], error) {
-	ref, err := serviceCaller(ctx)
+	id, err := caller.Service(ctx)
 	if err != nil {
 		return nil, err
 	}
+	ref := id.TenantRef
 	out := &dataplanev1.ListChannelRulesResponse{Rules: []*dataplanev1.ChannelRule{}}
 	err = cr.db.Read(ctx, service(ref), func(rows pgx.Rows) error {
 		for rows.Next() {
@@ -301,10 +291,11 @@ func (cr *ChannelRules) ListChannelRules(ctx context.Context, _ *connect.Request
 
 // DeleteChannelRule deletes the rule of a prefix.
 func (cr *ChannelRules) DeleteChannelRule(ctx context.Context, req *connect.Request[dataplanev1.DeleteChannelRuleRequest]) (*connect.Response[dataplanev1.DeleteChannelRuleResponse], error) {
-	ref, err := serviceCaller(ctx)
+	id, err := caller.Service(ctx)
 	if err != nil {
 		return nil, err
 	}
+	ref := id.TenantRef
 	p := req.Msg.GetPrefix()
 	if p == "" {
 		return nil, invalidRule("prefix is required")

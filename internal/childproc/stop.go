@@ -147,3 +147,19 @@ func Tail(s string, maxLines int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// WithExit returns a copy of ctx that also ends, with the cause "<name>
+// exited", when the process exits: a readiness probe in progress then
+// stops at once, even when whatever holds the port accepts and never
+// answers. Call the cancel function when done.
+func (p *Proc) WithExit(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-p.done:
+			cancel(errors.New(p.name + " exited"))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}

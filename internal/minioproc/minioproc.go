@@ -248,15 +248,8 @@ func launch(ctx context.Context, cfg Config, creds credentialsJSON, port int) (*
 // (so that the server answering is this one, not another on the port), the
 // process exits, or ctx ends.
 func (s *Server) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-s.proc.Done():
-			cancel(errors.New("minio exited"))
-		case <-ctx.Done():
-		}
-	}()
+	ctx, cancel := s.proc.WithExit(ctx)
+	defer cancel()
 	client, err := minio.New(s.Endpoint(), &minio.Options{
 		Creds:        credentials.NewStaticV4(s.user, s.password, ""),
 		BucketLookup: minio.BucketLookupPath,

@@ -285,15 +285,8 @@ func launch(ctx context.Context, cfg Config, acct *account, su superuser, port i
 func (c *Cluster) waitReady(ctx context.Context) error {
 	// An exit must also end an attempt in progress: while postgres fails to
 	// bind, whatever holds the port may accept the connection and never answer.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-c.proc.Done():
-			cancel(errors.New("postgres exited"))
-		case <-ctx.Done():
-		}
-	}()
+	ctx, cancel := c.proc.WithExit(ctx)
+	defer cancel()
 
 	connURL := c.URL("postgres")
 	delay := 10 * time.Millisecond

@@ -208,15 +208,8 @@ func launch(ctx context.Context, cfg Config, port int) (*Server, error) {
 func (s *Server) waitReady(ctx context.Context) error {
 	// An exit must also end an attempt in progress: when the server failed
 	// to bind, whatever holds the port may accept and never answer.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-s.proc.Done():
-			cancel(errors.New("valkey exited"))
-		case <-ctx.Done():
-		}
-	}()
+	ctx, cancel := s.proc.WithExit(ctx)
+	defer cancel()
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 	delay := 5 * time.Millisecond

@@ -40,7 +40,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mathrand "math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -444,62 +443,25 @@ func (k *Keys) Live() bool { return k.cache.Live() }
 // active; when the subscription ends it flushes the cache and subscribes
 // again with backoff. Call it once, in its own goroutine.
 func (k *Keys) Run(ctx context.Context) {
-	backoff := k.minBack
-	for ctx.Err() == nil {
-		sub, err := k.broker.Subscribe(ctx, k.channel)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			k.log.WarnContext(ctx, "API key invalidations: subscribe failed; keys are looked up in the database meanwhile",
-				"error", err, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
-				return
-			}
-			backoff = min(backoff*2, k.maxBack)
-			continue
-		}
-		k.cache.SetLive(true)
-		started := time.Now()
-		for m := range sub.C() {
+	broker.Follow(ctx, k.broker, k.channel, broker.Follower{
+		Name:       "API key invalidations",
+		Meanwhile:  "keys are looked up in the database meanwhile",
+		Ended:      "cache flushed, subscribing again",
+		Up:         func() { k.cache.SetLive(true) },
+		Down:       func() { k.cache.SetLive(false) },
+		MinBackoff: k.minBack, MaxBackoff: k.maxBack, Logger: k.log,
+		Message: func(m broker.Message) {
 			var inv invalidation
 			if err := json.Unmarshal(m.Payload, &inv); err != nil || (inv.Tenant == "" && inv.Hashes == nil) {
 				k.log.WarnContext(ctx, "API key invalidations: unreadable message; flushing the cache", "error", err)
 				k.cache.Flush()
-				continue
+				return
 			}
 			if inv.Origin != k.origin {
 				invalidateKeys(k.cache, inv)
 			}
-		}
-		k.cache.SetLive(false)
-		_ = sub.Close()
-		if ctx.Err() != nil {
-			return
-		}
-		k.log.WarnContext(ctx, "API key invalidations: subscription ended; cache flushed, subscribing again",
-			"error", sub.Err())
-		if time.Since(started) > k.maxBack {
-			backoff = k.minBack
-		}
-		if !sleep(ctx, backoff) {
-			return
-		}
-		backoff = min(backoff*2, k.maxBack)
-	}
-}
-
-// sleep waits d with ±20% jitter, or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	d = time.Duration(float64(d) * (0.8 + 0.4*mathrand.Float64()))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+		},
+	})
 }
 
 func nullTime(t time.Time) *time.Time {

@@ -3,9 +3,9 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	mathrand "math/rand/v2"
 	"time"
 
+	"github.com/sovereign-backend/sovereign/internal/broker"
 	"github.com/sovereign-backend/sovereign/internal/gencache"
 )
 
@@ -94,61 +94,27 @@ func (s *Service) Live() bool { return s.sessions.Live() }
 // subscription ends it flushes the caches and subscribes again with
 // backoff. Call it once, in its own goroutine.
 func (s *Service) Run(ctx context.Context) {
-	const minBack, maxBack = 100 * time.Millisecond, 5 * time.Second
-	backoff := minBack
-	for ctx.Err() == nil {
-		sub, err := s.cfg.Broker.Subscribe(ctx, s.cfg.Channel)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.log.WarnContext(ctx, "auth invalidations: subscribe failed; sessions are read from the database meanwhile", "error", err, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
-				return
-			}
-			backoff = min(backoff*2, maxBack)
-			continue
-		}
-		s.sessions.SetLive(true)
-		started := time.Now()
-		for m := range sub.C() {
+	broker.Follow(ctx, s.cfg.Broker, s.cfg.Channel, broker.Follower{
+		Name:      "auth invalidations",
+		Meanwhile: "sessions are read from the database meanwhile",
+		Ended:     "caches flushed, subscribing again",
+		Up:        func() { s.sessions.SetLive(true) },
+		Down: func() {
+			s.sessions.SetLive(false)
+			s.keys.flush()
+		},
+		Logger: s.log,
+		Message: func(m broker.Message) {
 			var inv invalidation
 			if err := json.Unmarshal(m.Payload, &inv); err != nil || inv.Tenant == "" {
 				s.log.WarnContext(ctx, "auth invalidations: unreadable message; flushing the caches", "error", err)
 				s.sessions.SetLive(true)
 				s.keys.flush()
-				continue
+				return
 			}
 			if inv.Origin != s.origin {
 				s.apply(inv)
 			}
-		}
-		s.sessions.SetLive(false)
-		s.keys.flush()
-		_ = sub.Close()
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.WarnContext(ctx, "auth invalidations: subscription ended; caches flushed, subscribing again", "error", sub.Err())
-		if time.Since(started) > maxBack {
-			backoff = minBack
-		}
-		if !sleep(ctx, backoff) {
-			return
-		}
-		backoff = min(backoff*2, maxBack)
-	}
-}
-
-// sleep waits d with ±20% jitter, or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	d = time.Duration(float64(d) * (0.8 + 0.4*mathrand.Float64()))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+		},
+	})
 }

@@ -324,45 +324,23 @@ func mergePokes(first feedPoke, queue <-chan feedPoke) []feedPoke {
 }
 
 func (f *Feed) receiveLoop(ctx context.Context) {
-	backoff := feedMinBackoff
-	for ctx.Err() == nil {
-		sub, err := f.broker.Subscribe(ctx, f.channel)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			f.log.WarnContext(ctx, "realtime: subscribe to pokes failed; hubs poll meanwhile", "error", err, "retry_in", backoff)
-			if !feedSleep(ctx, backoff) {
-				return
-			}
-			backoff = min(backoff*2, feedMaxBackoff)
-			continue
-		}
+	broker.Follow(ctx, f.broker, f.channel, broker.Follower{
+		Name:       "realtime pokes",
+		Meanwhile:  "hubs poll meanwhile",
+		Ended:      "subscribing again",
+		MinBackoff: feedMinBackoff, MaxBackoff: feedMaxBackoff, Logger: f.log,
 		// Pokes published while no subscription was active are lost.
-		f.pokeAll()
-		started := time.Now()
-		for m := range sub.C() {
+		Up: f.pokeAll,
+		Message: func(m broker.Message) {
 			var p feedPoke
 			if err := json.Unmarshal(m.Payload, &p); err != nil || p.Ref == "" || p.Node == f.node {
-				continue
+				return
 			}
 			for _, c := range p.Collections {
 				f.pokeLocal(p.Ref, c)
 			}
-		}
-		_ = sub.Close()
-		if ctx.Err() != nil {
-			return
-		}
-		f.log.WarnContext(ctx, "realtime: poke subscription ended; subscribing again", "error", sub.Err())
-		if time.Since(started) > feedMaxBackoff {
-			backoff = feedMinBackoff
-		}
-		if !feedSleep(ctx, backoff) {
-			return
-		}
-		backoff = min(backoff*2, feedMaxBackoff)
-	}
+		},
+	})
 }
 
 func (f *Feed) purgeLoop(ctx context.Context) {
@@ -370,22 +348,9 @@ func (f *Feed) purgeLoop(ctx context.Context) {
 		if err := f.Purge(ctx); err != nil && ctx.Err() == nil {
 			f.log.WarnContext(ctx, "realtime: purging old changes failed; retrying later", "error", err)
 		}
-		if !feedSleep(ctx, f.purgeInt) {
+		if !broker.Sleep(ctx, f.purgeInt) {
 			return
 		}
-	}
-}
-
-// feedSleep waits d with ±20% jitter, or until ctx ends (false).
-func feedSleep(ctx context.Context, d time.Duration) bool {
-	d = time.Duration(float64(d) * (0.8 + 0.4*mathrand.Float64()))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/sovereign-backend/sovereign/dataplane/rules"
 	"github.com/sovereign-backend/sovereign/dataplane/schema"
 	"github.com/sovereign-backend/sovereign/dataplane/tenantdb"
+	"github.com/sovereign-backend/sovereign/internal/broker"
 )
 
 // errUnsubscribed is the cancel cause of a subscription its owner closed.
@@ -233,7 +234,7 @@ func (s *feedSub) catchUp(h *changeHub, c int64) bool {
 			if s.ctx.Err() == nil {
 				s.f.log.Warn("realtime: catching up failed; retrying", "tenant", s.ref, "collection", s.coll, "error", err)
 			}
-			if !feedSleep(s.ctx, s.f.poll) {
+			if !broker.Sleep(s.ctx, s.f.poll) {
 				s.fail(context.Cause(s.ctx))
 				return false
 			}
@@ -259,7 +260,7 @@ func (s *feedSub) catchUp(h *changeHub, c int64) bool {
 			}
 			c = ev.pos
 		}
-		if len(evs) == 0 && !feedSleep(s.ctx, s.f.poll) {
+		if len(evs) == 0 && !broker.Sleep(s.ctx, s.f.poll) {
 			s.fail(context.Cause(s.ctx))
 			return false
 		}

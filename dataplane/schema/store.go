@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	mathrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -824,61 +823,25 @@ func (s *Store) Live() bool { return s.cache.Live() }
 // is active; when the subscription ends it flushes the cache and
 // subscribes again with backoff. Call it once, in its own goroutine.
 func (s *Store) Run(ctx context.Context) {
-	backoff := s.minBack
-	for ctx.Err() == nil {
-		sub, err := s.broker.Subscribe(ctx, s.channel)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.log.WarnContext(ctx, "schema invalidations: subscribe failed; definitions are read from the database meanwhile",
-				"error", err, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
-				return
-			}
-			backoff = min(backoff*2, s.maxBack)
-			continue
-		}
-		s.cache.SetLive(true)
-		started := time.Now()
-		for m := range sub.C() {
+	broker.Follow(ctx, s.broker, s.channel, broker.Follower{
+		Name:       "schema invalidations",
+		Meanwhile:  "definitions are read from the database meanwhile",
+		Ended:      "cache flushed, subscribing again",
+		Up:         func() { s.cache.SetLive(true) },
+		Down:       func() { s.cache.SetLive(false) },
+		MinBackoff: s.minBack, MaxBackoff: s.maxBack, Logger: s.log,
+		Message: func(m broker.Message) {
 			var inv invalidation
 			if err := json.Unmarshal(m.Payload, &inv); err != nil || inv.Tenant == "" {
 				s.log.WarnContext(ctx, "schema invalidations: unreadable message; flushing the cache", "error", err)
 				s.cache.Flush()
-				continue
+				return
 			}
 			if inv.Origin != s.origin {
 				invalidateNames(s.cache, inv.Tenant, inv.Names)
 			}
-		}
-		s.cache.SetLive(false)
-		_ = sub.Close()
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.WarnContext(ctx, "schema invalidations: subscription ended; cache flushed, subscribing again", "error", sub.Err())
-		if time.Since(started) > s.maxBack {
-			backoff = s.minBack
-		}
-		if !sleep(ctx, backoff) {
-			return
-		}
-		backoff = min(backoff*2, s.maxBack)
-	}
-}
-
-// sleep waits d with ±20% jitter, or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	d = time.Duration(float64(d) * (0.8 + 0.4*mathrand.Float64()))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+		},
+	})
 }
 
 func isCode(err error, code string) bool {

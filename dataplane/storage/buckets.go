@@ -104,11 +104,8 @@ func (s *Service) checkBucket(b *dataplanev1.Bucket) error {
 
 // CreateBucket makes a bucket; the service role only.
 func (s *Service) CreateBucket(ctx context.Context, b *dataplanev1.Bucket) (*dataplanev1.Bucket, error) {
-	w, err := s.callerOf(ctx)
+	w, err := s.serviceCallerOf(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := serviceOnly(w); err != nil {
 		return nil, err
 	}
 	if b == nil {
@@ -150,11 +147,8 @@ func nonNil(s []string) []string {
 
 // GetBucket returns a bucket; the service role only.
 func (s *Service) GetBucket(ctx context.Context, name string) (*dataplanev1.Bucket, error) {
-	w, err := s.callerOf(ctx)
+	w, err := s.serviceCallerOf(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := serviceOnly(w); err != nil {
 		return nil, err
 	}
 	b, err := s.bucket(ctx, w.id.TenantRef, name)
@@ -166,11 +160,8 @@ func (s *Service) GetBucket(ctx context.Context, name string) (*dataplanev1.Buck
 
 // ListBuckets returns every bucket by name; the service role only.
 func (s *Service) ListBuckets(ctx context.Context) ([]*dataplanev1.Bucket, error) {
-	w, err := s.callerOf(ctx)
+	w, err := s.serviceCallerOf(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := serviceOnly(w); err != nil {
 		return nil, err
 	}
 	var out []*dataplanev1.Bucket
@@ -198,11 +189,8 @@ var bucketMask = []string{"public", "max_object_bytes", "allowed_content_types",
 // UpdateBucket changes the fields of b named in mask; the service role
 // only.
 func (s *Service) UpdateBucket(ctx context.Context, b *dataplanev1.Bucket, mask []string) (*dataplanev1.Bucket, error) {
-	w, err := s.callerOf(ctx)
+	w, err := s.serviceCallerOf(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := serviceOnly(w); err != nil {
 		return nil, err
 	}
 	if b == nil {
@@ -259,11 +247,8 @@ func (s *Service) UpdateBucket(ctx context.Context, b *dataplanev1.Bucket, mask 
 // objects (rows, usage and then blobs); the service role only. It returns
 // the number of objects deleted.
 func (s *Service) DeleteBucket(ctx context.Context, name string, force bool) (int64, error) {
-	w, err := s.callerOf(ctx)
+	w, err := s.serviceCallerOf(ctx)
 	if err != nil {
-		return 0, err
-	}
-	if err := serviceOnly(w); err != nil {
 		return 0, err
 	}
 	var keys []string

@@ -119,10 +119,15 @@ func (s *Service) anonymousOf(ref string) who {
 	return who{id: tenantdb.Identity{TenantRef: ref, Role: tenantdb.RoleAnon}, auth: filter.Auth{Role: tenantdb.RoleAnon, Time: s.cfg.Now()}}
 }
 
-// serviceOnly refuses callers other than the service role.
-func serviceOnly(w who) error {
-	if !w.service() {
-		return connect.NewError(connect.CodePermissionDenied, caller.ErrServiceOnly)
+// serviceCallerOf returns the caller of ctx when it is the service role,
+// and refuses anyone else.
+func (s *Service) serviceCallerOf(ctx context.Context) (who, error) {
+	w, err := s.callerOf(ctx)
+	if err != nil {
+		return who{}, err
 	}
-	return nil
+	if !w.service() {
+		return who{}, connect.NewError(connect.CodePermissionDenied, caller.ErrServiceOnly)
+	}
+	return w, nil
 }

@@ -322,32 +322,10 @@ func (c *conn) join(f *inFrame) error {
 		c.s.log.ErrorContext(c.ctx, "realtime: channel rule", "tenant", c.ref, "channel", f.Channel, "error", err)
 		return refuse(connect.CodeUnavailable, "join: the channel rules cannot be read now; try again")
 	}
-	c.mu.Lock()
-	id, gen := c.sess.id, c.gen
-	if err := channelAllowed(id, f.Channel, actionJoin, pol); err != nil {
-		c.mu.Unlock()
+	id, admitted, err := c.admitJoin(f, pol)
+	if err != nil || !admitted {
 		return err
 	}
-	if f.Presence != nil {
-		if err := channelAllowed(id, f.Channel, actionSend, pol); err != nil {
-			c.mu.Unlock()
-			return err
-		}
-	}
-	if _, dup := c.joins[f.Channel]; dup {
-		c.mu.Unlock()
-		return refuse(connect.CodeAlreadyExists, fmt.Sprintf("join: already joined %s", f.Channel))
-	}
-	if len(c.joins) >= c.lim.channels {
-		c.mu.Unlock()
-		return refuse(connect.CodeResourceExhausted, fmt.Sprintf("too many channels joined on this connection (limit %d)", c.lim.channels))
-	}
-	if c.ended {
-		c.mu.Unlock()
-		return nil
-	}
-	c.joins[f.Channel] = &joinEntry{id: f.ID, gen: gen, presence: f.Presence != nil, pol: pol}
-	c.mu.Unlock()
 	// joined and presence_state go first, ahead of what the hub sends.
 	err = c.s.hub.join(c, f.Channel, id.UserID, f.Presence, func(state []PresenceMember) {
 		c.send(marshal(idFrame{Type: FrameJoined, Channel: f.Channel, ID: f.ID}))
@@ -360,6 +338,36 @@ func (c *conn) join(f *inFrame) error {
 		return err
 	}
 	return nil
+}
+
+// admitJoin checks, under c.mu, that the session may join f's channel
+// under pol (and send, with a presence state) and that the connection has
+// room for it, and records the membership. It returns the identity that
+// joined; admitted is false, without an error, when the connection has
+// ended.
+func (c *conn) admitJoin(f *inFrame, pol *channelPolicy) (id tenantdb.Identity, admitted bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id = c.sess.id
+	if err := channelAllowed(id, f.Channel, actionJoin, pol); err != nil {
+		return id, false, err
+	}
+	if f.Presence != nil {
+		if err := channelAllowed(id, f.Channel, actionSend, pol); err != nil {
+			return id, false, err
+		}
+	}
+	if _, dup := c.joins[f.Channel]; dup {
+		return id, false, refuse(connect.CodeAlreadyExists, fmt.Sprintf("join: already joined %s", f.Channel))
+	}
+	if len(c.joins) >= c.lim.channels {
+		return id, false, refuse(connect.CodeResourceExhausted, fmt.Sprintf("too many channels joined on this connection (limit %d)", c.lim.channels))
+	}
+	if c.ended {
+		return id, false, nil
+	}
+	c.joins[f.Channel] = &joinEntry{id: f.ID, gen: c.gen, presence: f.Presence != nil, pol: pol}
+	return id, true, nil
 }
 
 func (c *conn) leave(f *inFrame) error {
